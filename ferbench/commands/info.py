@@ -1,0 +1,69 @@
+"""``ferbench info DIR``: per-split / per-class / per-subject counts (DuckDB over the shards) and the build report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def summary(data_dir: str | Path) -> dict:
+    """Counts computed by DuckDB over the Parquet shards of a converted dataset."""
+    import duckdb
+
+    from ..build import BUILD_REPORT, read_card
+    from ..schema import EMOTIONS
+
+    card = read_card(data_dir)
+    files = [str(Path(data_dir) / s) for s in card["shards"]]
+    con = duckdb.connect()
+    con.execute("CREATE VIEW d AS SELECT * FROM read_parquet(?)", [files])
+    per_split = con.execute(
+        "SELECT coalesce(source_split, '<none>'), label, count(*) FROM d GROUP BY ALL ORDER BY 1, 2 NULLS LAST"
+    ).fetchall()
+    subjects = con.execute(
+        "SELECT count(DISTINCT subject_id), count(*) FILTER (WHERE subject_id IS NULL),"
+        " min(c), median(c), max(c) FROM d, (SELECT count(*) c FROM d WHERE subject_id IS NOT NULL GROUP BY subject_id)"
+    ).fetchone()
+    table: dict[str, dict[str, int]] = {}
+    for split, label, n in per_split:
+        table.setdefault(split, {})[EMOTIONS[label] if label is not None else "<no label>"] = n
+    report_path = Path(data_dir) / BUILD_REPORT
+    return {
+        "card": card,
+        "per_split_class": table,
+        "subjects": {
+            "distinct": subjects[0],
+            "rows_without_subject": subjects[1],
+            "samples_per_subject_min_median_max": list(subjects[2:]),
+        },
+        "build_report": json.loads(report_path.read_text()) if report_path.exists() else None,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    info = summary(args.data_dir)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    card, rep = info["card"], info["build_report"] or {}
+    print(f"{card['title']} ({card['name']} {card['version']}, layout {card['layout']})")
+    print(f"  rows {card['num_rows']}, fingerprint {card['fingerprint']}, synthetic={card['synthetic']}")
+    for split, counts in info["per_split_class"].items():
+        total = sum(counts.values())
+        print(f"  {split:<14} {total:>8}  " + "  ".join(f"{k}={v}" for k, v in counts.items()))
+    s = info["subjects"]
+    print(f"  subjects {s['distinct']} (rows without subject: {s['rows_without_subject']}, per subject min/median/max {s['samples_per_subject_min_median_max']})")
+    print(f"  faults {rep.get('faults_total', 0)}: {rep.get('fault_kinds', {})}")
+    for fault in rep.get("faults", [])[: args.faults]:
+        where = fault["file"] + (f":{fault['row']}" if fault.get("row") is not None else "")
+        print(f"    {fault['kind']}: {where}: {fault['reason']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="counts and build report of a converted dataset")
+    p.add_argument("data_dir")
+    p.add_argument("--json", action="store_true", help="print everything as JSON")
+    p.add_argument("--faults", type=int, default=20, help="how many listed faults to print")
+    p.set_defaults(func=run)

@@ -1,0 +1,6 @@
+"""One module per dataset; importing this package registers them all (one line each)."""
+
+from ._registry import get_loader, list_datasets, register_dataset
+from .base import DatasetLoader, Item, Option
+
+__all__ = ["DatasetLoader", "Item", "Option", "get_loader", "list_datasets", "register_dataset"]

@@ -1,0 +1,115 @@
+"""The loader contract every dataset module implements (data-first, like torchgeo's datasets).
+
+A loader class carries its facts as attributes (name, version, homepage, licence, citation,
+published layouts, label map, extra columns, options) and three methods:
+
+* ``detect()`` names the published layout found under ``root`` or raises ``DatasetNotFoundError``;
+* ``scan(report)`` lists the samples as light ``Item`` s (cheap: paths and parsed annotation
+  rows), reporting faults it finds while parsing annotations;
+* ``load(item)`` turns one item into a row dict (reads bytes, checks them); it runs in worker
+  processes and raises ``SampleError`` for a bad sample.
+
+The builder (``ferbench.build``) does everything else: ordering, workers, shards, report,
+fingerprint, atomic write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+import pyarrow as pa
+
+from ..errors import DatasetNotFoundError, FerbenchError
+
+if TYPE_CHECKING:
+    from ..build import Report
+
+
+@dataclass(frozen=True)
+class Item:
+    """One raw sample to convert. ``payload`` is whatever ``load`` needs (must pickle)."""
+
+    sample_id: str
+    source: str
+    payload: Any = None
+    row: int | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    """A converter option (``ferbench convert NAME RAW -o key=value``)."""
+
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+
+
+class DatasetLoader:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    homepage: ClassVar[str]
+    license: ClassVar[str]
+    citation: ClassVar[str]
+    layouts: ClassVar[dict[str, str]]
+    #: raw label (as written in ``label_raw``) → canonical index, or None for "no emotion label".
+    label_map: ClassVar[dict[str, int | None]]
+    extra_fields: ClassVar[tuple[pa.Field, ...]] = ()
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, root: str | Path, **options: Any):
+        self.root = Path(root)
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise FerbenchError(f"{self.name}: unknown option(s) {unknown}; known: {sorted(self.options)}")
+        self.opts: dict[str, Any] = {k: o.default for k, o in self.options.items()}
+        for key, value in options.items():
+            spec = self.options[key]
+            if spec.default is not None and not isinstance(value, type(spec.default)):
+                value = _coerce(value, type(spec.default))
+            if spec.choices is not None and value not in spec.choices:
+                raise FerbenchError(f"{self.name}: option {key}={value!r} not in {list(spec.choices)}")
+            self.opts[key] = value
+
+    # -- to implement -------------------------------------------------------------------------
+    def detect(self) -> str:
+        raise NotImplementedError
+
+    def scan(self, report: "Report") -> Iterable[Item]:
+        raise NotImplementedError
+
+    def load(self, item: Item) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- optional hooks ---------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """Extra entries for the schema's ``ferbench`` metadata (e.g. the depth unit)."""
+        return {}
+
+    def fingerprint_sources(self) -> tuple[Any, ...]:
+        """Modules whose source code changes the converter fingerprint (the loader's by default)."""
+        import sys
+
+        return (sys.modules[type(self).__module__],)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def not_found(self, missing: str) -> DatasetNotFoundError:
+        return DatasetNotFoundError(type(self), self.root, missing)
+
+    def canonical(self, raw: str) -> int | None:
+        return self.label_map[raw]
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def _coerce(value: Any, typ: type) -> Any:
+    if typ is bool and isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise FerbenchError(f"not a boolean: {value!r}")
+    return typ(value)
