@@ -43,7 +43,8 @@ def check_image(data: bytes, file: str | None = None, full_decode: bool = False)
     except SampleError:
         raise
     except Exception as exc:  # PIL raises many types for broken files
-        raise SampleError("bad-image", f"undecodable image ({type(exc).__name__}: {exc})", file=file) from None
+        detail = "unrecognised or truncated header" if "cannot identify" in str(exc) else str(exc)
+        raise SampleError("bad-image", f"undecodable image ({type(exc).__name__}: {detail})", file=file) from None
     return info
 
 

@@ -17,7 +17,7 @@ def summary(data_dir: str | Path) -> dict:
     card = read_card(data_dir)
     files = [str(Path(data_dir) / s) for s in card["shards"]]
     con = duckdb.connect()
-    con.execute("CREATE VIEW d AS SELECT * FROM read_parquet(?)", [files])
+    con.read_parquet(files).create_view("d")
     per_split = con.execute(
         "SELECT coalesce(source_split, '<none>'), label, count(*) FROM d GROUP BY ALL ORDER BY 1, 2 NULLS LAST"
     ).fetchall()
