@@ -1,8 +1,9 @@
 """Cheap checks and encoders for image bytes: conversion passes encoded bytes through untouched.
 
 ``check_image`` reads only the header (PIL's lazy open) plus the format's end marker, so a
-220 kB JPEG costs tens of microseconds, not a decode. A file whose end marker is missing or
-displaced (truncated, or trailing junk) is fully decoded before it is accepted or rejected.
+220 kB JPEG costs tens of microseconds, not a decode. A PNG without its IEND chunk or a BMP
+shorter than its header says is truncated; a JPEG whose EOI marker is not at the end (truncated,
+or trailing junk after a complete image) is fully decoded before it is accepted or rejected.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def check_image(data: bytes, file: str | None = None, full_decode: bool = False)
             info = ImageInfo(im.format or "", im.width, im.height, im.mode)
             marker = _END_MARKERS.get(info.format)
             intact = marker is None or data.rstrip(b"\0\r\n ").endswith(marker)
+            if info.format == "PNG" and not intact and marker not in data:
+                raise SampleError("bad-image", "truncated PNG (no IEND chunk)", file=file)
             if info.format == "BMP":
                 intact = len(data) >= struct.unpack_from("<I", data, 2)[0]
+                if not intact:
+                    raise SampleError("bad-image", "truncated BMP (shorter than its header's file size)", file=file)
             if full_decode or not intact:
                 im.load()
     except SampleError:
@@ -58,6 +63,15 @@ def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:
         raise TypeError(f"encode_png needs uint8 or uint16, got {pixels.dtype}")
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def encode(pixels: np.ndarray, suffix: str, quality: int = 90) -> bytes:
+    """Encoded bytes of uint8 pixels in the format a file suffix names (``.png``, else JPEG)."""
+    if suffix.lower() == ".png":
+        return encode_png(pixels)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
