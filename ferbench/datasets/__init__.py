@@ -3,4 +3,6 @@
 from ._registry import get_loader, list_datasets, register_dataset
 from .base import DatasetLoader, Item, Option
 
+from . import ckplus  # noqa: E402,F401
+
 __all__ = ["DatasetLoader", "Item", "Option", "get_loader", "list_datasets", "register_dataset"]

@@ -15,6 +15,7 @@ fingerprint, atomic write.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
@@ -103,6 +104,34 @@ class DatasetLoader:
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+
+def find_dir(root: Path, name: str, max_depth: int = 3, prune: frozenset[str] = frozenset()) -> Path | None:
+    """The shallowest directory called ``name`` under ``root`` (``root`` itself included), or None.
+
+    Breadth-first over directories only, in sorted order, never entering hidden directories or
+    those named in ``prune`` (big image folders), so it stays cheap on a full dataset tree.
+    """
+    level = [root]
+    for _ in range(max_depth + 1):
+        for d in level:
+            if d.name == name:
+                return d
+        level = sorted(
+            Path(e.path)
+            for d in level
+            for e in _scandir(d)
+            if e.is_dir() and not e.name.startswith(".") and e.name not in prune
+        )
+    return None
+
+
+def _scandir(path: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except OSError:
+        return []
 
 
 def _coerce(value: Any, typ: type) -> Any:

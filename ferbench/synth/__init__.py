@@ -1,0 +1,1 @@
+"""Synthetic data: replicas of published dataset layouts and rendered faces, for tests and demos."""
