@@ -4,5 +4,7 @@ from ._registry import get_loader, list_datasets, register_dataset
 from .base import DatasetLoader, Item, Option
 
 from . import ckplus  # noqa: E402,F401
+from . import fer2013  # noqa: E402,F401
+from . import ferplus  # noqa: E402,F401
 
 __all__ = ["DatasetLoader", "Item", "Option", "get_loader", "list_datasets", "register_dataset"]

@@ -1,0 +1,373 @@
+"""FER2013 (Goodfellow et al., 2013): 35,887 grayscale 48×48 faces, 7 emotions, Kaggle ICML 2013 challenge.
+
+Layouts (auto-detected, first match wins; each file is looked for in ``root`` and ``root/fer2013/``,
+in torchvision's order):
+
+* ``fer2013.csv`` — header ``emotion,pixels,Usage``; all three splits with labels.
+* ``icml_face_data.csv`` — the same rows with header ``emotion, Usage, pixels`` (leading spaces;
+  header names are whitespace-stripped before use).
+* ``train.csv+test.csv`` — Kaggle's ``train.csv`` (``emotion,pixels``, Training rows) and/or
+  ``test.csv`` (``pixels`` only: label null, ``source_split`` "test").
+* ``image-folders`` — the ``msambare/fer2013`` repack ``{train,test}/<class>/<Usage>_<n>.jpg``
+  (in ``root``, ``root/fer2013/`` or ``root/archive/``). JPEG bytes pass through untouched.
+
+Rows: a CSV row becomes a 48×48 single-channel PNG (encoded in the worker processes).
+``sample_id`` is ``fer2013/<data-row index, 5 digits>`` for fer2013.csv, icml_face_data.csv and
+train.csv alike (same rows → same ids), ``fer2013/test/<row>`` for test.csv and
+``fer2013/<train|test>/<class>/<file stem>`` for the folders. ``csv_row`` keeps the 0-based
+data-row index (null for folders). ``source_split`` is ``Usage`` (whitespace-stripped),
+"Training" for train.csv, "test" for test.csv and the ``<Usage>_`` file-name prefix for folders.
+FER2013 has no subject ids. Blank lines are not data rows.
+
+Labels (``label_raw`` = the id text "0".."6", or the folder name): 0 Angry→6 anger, 1 Disgust→5,
+2 Fear→4, 3 Happy→1, 4 Sad→2, 5 Surprise→3, 6 Neutral→0; folders angry, disgust, fear, happy,
+sad, surprise, neutral likewise. No contempt.
+
+Faults (reported with file, data-row index and reason, then skipped): wrong number of fields,
+non-integer pixels or values outside 0..255 (``malformed-row``), a pixel count other than 2,304
+(``bad-pixel-count``), an emotion outside 0..6 (``unknown-label``); broken JPEGs (``bad-image``),
+unknown class folders (``unknown-label``) and non-image files (``unexpected-file``).
+
+UNVERIFIED variants accepted: quoted or unquoted pixel fields, LF or CRLF line endings, a UTF-8
+BOM, any row count in test.csv, grayscale or 3-channel folder JPEGs (kept as stored), and
+folder names with ``archive/`` or ``fer2013/`` wrappers.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from ..errors import ConversionError
+from ..imageio import check_image, encode_png
+from ..schema import image
+from ._registry import register_dataset
+from .base import DatasetLoader, Item
+
+if TYPE_CHECKING:
+    from ..build import Report
+
+SIDE = 48
+NUM_PIXELS = SIDE * SIDE
+#: FER2013 emotion id → canonical index.
+ID_LABELS = {"0": 6, "1": 5, "2": 4, "3": 1, "4": 2, "5": 3, "6": 0}
+#: msambare class folder → canonical index.
+FOLDER_LABELS = {"angry": 6, "disgust": 5, "fear": 4, "happy": 1, "sad": 2, "surprise": 3, "neutral": 0}
+#: Labelled all-split CSVs, in the order torchvision prefers them.
+LABELLED_CSVS = ("fer2013.csv", "icml_face_data.csv")
+CSV_DIRS = ("", "fer2013")
+#: The columns each CSV file name must have (header names whitespace-stripped).
+CSV_COLUMNS = {
+    "fer2013.csv": ("emotion", "pixels", "Usage"),
+    "icml_face_data.csv": ("emotion", "Usage", "pixels"),
+    "train.csv": ("emotion", "pixels"),
+    "test.csv": ("pixels",),
+}
+FOLDER_DIRS = ("", "fer2013", "archive")
+FOLDER_SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_BLOCK = 8 << 20
+_SPACE, _WHITESPACE = 32, 1
+_WHITESPACE_BYTES = b" \t\r\n\v\f"
+#: Byte → 1 for whitespace, else 0 (only consulted when a row holds something besides digits and spaces).
+_CHAR_KIND = np.zeros(256, dtype=np.uint8)
+_CHAR_KIND[list(_WHITESPACE_BYTES)] = _WHITESPACE
+_TOKEN = re.compile(rb"[^" + re.escape(_WHITESPACE_BYTES) + rb"]+")
+
+
+# -- CSV reading (shared with ferplus) ---------------------------------------------------------------
+@dataclass
+class CsvData:
+    """The structurally sound rows of a CSV: a string table plus each row's 0-based data-row index."""
+
+    file: str
+    total: int
+    rows: np.ndarray
+    table: pa.Table
+
+
+@dataclass
+class FerRows:
+    """The clean rows of a FER2013 CSV (faulty rows already reported and dropped)."""
+
+    file: str
+    total: int
+    rows: np.ndarray
+    emotion: list[str] | None
+    usage: list[str] | None
+    pixels: np.ndarray
+
+
+def find_file(root: Path, names: Sequence[str], dirs: Sequence[str] = CSV_DIRS) -> Path | None:
+    """The first ``dir/name`` that is a file, names taking precedence over dirs."""
+    for name in names:
+        for d in dirs:
+            path = root / d / name
+            if path.is_file():
+                return path
+    return None
+
+
+def read_header(path: Path) -> list[str]:
+    """The header names of a CSV, whitespace-stripped (icml_face_data.csv has ``, Usage``)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        names = next(csv.reader(f), None)
+    if not names:
+        raise ConversionError(f"{path}: empty file, no CSV header")
+    return [n.strip() for n in names]
+
+
+def read_csv(path: Path, file: str, required: Sequence[str], binary: Sequence[str] = ()) -> tuple[CsvData, list[tuple[int, str, str]]]:
+    """Read every column as text (``binary`` ones as bytes); rows with a wrong field count become faults.
+
+    Returns the data plus ``(row, kind, reason)`` faults; the caller reports them in row order.
+    """
+    names = read_header(path)
+    missing = [n for n in required if n not in names]
+    if missing:
+        raise ConversionError(f"{file}: header {names} lacks column(s) {missing}")
+    faults: list[tuple[int, str, str]] = []
+
+    def invalid(row: Any) -> str:
+        if row.number is None:  # only with threaded reads, which are off
+            return "error"
+        faults.append((row.number - 2, "malformed-row", f"{row.actual_columns} fields, expected {row.expected_columns}"))
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False, block_size=_BLOCK),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.binary() if n in binary else pa.string() for n in names}),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ConversionError(f"{file}: cannot parse as CSV ({exc})") from None
+    total = table.num_rows + len(faults)
+    rows = np.delete(np.arange(total, dtype=np.int64), [r for r, _, _ in faults])
+    return CsvData(file, total, rows, table), faults
+
+
+def stripped(table: pa.Table, name: str) -> list[str]:
+    """A string column with surrounding whitespace removed."""
+    return pc.utf8_trim_whitespace(table.column(name)).to_pylist()
+
+
+def _tokens(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised scan of the whitespace-separated integers in a binary array.
+
+    Returns the value of every digit run (65535 if longer than 3 digits), the number of runs per
+    row, and a per-row flag for a value above 255 or a character other than digits and whitespace.
+    """
+    buffers = chunk.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32, count=len(chunk) + 1, offset=chunk.offset * 4).astype(np.int64)
+    raw = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if offsets[-1] > offsets[0] else np.zeros(0, np.uint8)
+    offsets -= offsets[0]
+    chars = np.insert(raw, offsets, _SPACE)  # a space before every row and at the end: runs never cross rows
+    offsets += np.arange(len(offsets))
+    digits = chars - np.uint8(48)
+    is_digit = digits < 10
+    starts = np.flatnonzero(is_digit[1:] & ~is_digit[:-1]) + 1
+    values = digits[starts].astype(np.uint16)
+    more = np.ones(len(starts), dtype=bool)
+    for k in (1, 2):
+        more &= is_digit.take(starts + k, mode="clip")
+        at = np.flatnonzero(more)
+        values[at] = values[at] * 10 + digits[starts[at] + k]
+    values[more & is_digit.take(starts + 3, mode="clip")] = 65535
+    counts = np.diff(np.searchsorted(starts, offsets))
+    bad = np.zeros(len(chunk), dtype=bool)
+    bad[np.searchsorted(offsets, starts[values > 255], side="right") - 1] = True
+    if np.count_nonzero(is_digit) + np.count_nonzero(chars == _SPACE) < len(chars):
+        junk = np.flatnonzero(~is_digit & (_CHAR_KIND[chars] != _WHITESPACE))
+        bad[np.searchsorted(offsets, junk, side="right") - 1] = True
+    return values, counts, bad
+
+
+def pixel_fault(text: bytes) -> tuple[str, str]:
+    """Why one pixel string is unusable, as ``(fault kind, reason)`` (called for bad rows only)."""
+    tokens = _TOKEN.findall(text)
+    for i, tok in enumerate(tokens):
+        if not tok.isdigit():
+            return "malformed-row", f"pixel {i} is {tok[:20].decode('ascii', 'replace')!r}, not an integer"
+        if len(tok) > 3 or int(tok) > 255:
+            return "malformed-row", f"pixel {i} is {tok[:20].decode()}, outside 0..255 (at most 3 digits)"
+    return "bad-pixel-count", f"{len(tokens)} pixel values, expected {NUM_PIXELS}"
+
+
+def parse_pixels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel strings → ``(pixels (n_ok, 2304) uint8, ok mask over all rows)``, without a per-value loop."""
+    blocks, oks = [], []
+    for chunk in column.chunks:
+        values, counts, bad = _tokens(chunk)
+        ok = (counts == NUM_PIXELS) & ~bad
+        blocks.append(values[np.repeat(ok, counts)].astype(np.uint8).reshape(-1, NUM_PIXELS))
+        oks.append(ok)
+    if not oks:
+        return np.zeros((0, NUM_PIXELS), np.uint8), np.zeros(0, bool)
+    return np.concatenate(blocks), np.concatenate(oks)
+
+
+def read_fer2013_csv(path: Path, root: Path, report: "Report") -> FerRows:
+    """Read any FER2013 CSV layout (columns as ``CSV_COLUMNS`` names them for the file): structure,
+    pixels and emotion ids checked, faults reported in row order."""
+    file = path.relative_to(root).as_posix()
+    required = CSV_COLUMNS.get(path.name, CSV_COLUMNS["fer2013.csv"])
+    data, faults = read_csv(path, file, required, binary=["pixels"])
+    column = data.table.column("pixels")
+    pixels, pixels_ok = parse_pixels(column)
+    faults += [(int(data.rows[i]), *pixel_fault(column[int(i)].as_py())) for i in np.flatnonzero(~pixels_ok)]
+    emotion = stripped(data.table, "emotion") if "emotion" in required else None
+    label_ok = np.ones(len(pixels_ok), dtype=bool)
+    if emotion is not None:
+        label_ok = np.array([e in ID_LABELS for e in emotion], dtype=bool)
+        faults += [
+            (int(data.rows[i]), "unknown-label", f"emotion {emotion[i]!r} is not one of 0..6")
+            for i in np.flatnonzero(pixels_ok & ~label_ok)
+        ]
+    for row, kind, reason in sorted(faults):
+        report.fault(kind, reason, file, row)
+    keep = np.flatnonzero(pixels_ok & label_ok)
+    usage = stripped(data.table, "Usage") if "Usage" in required else None
+    return FerRows(
+        file,
+        data.total,
+        data.rows[keep],
+        None if emotion is None else [emotion[i] for i in keep],
+        None if usage is None else [usage[i] for i in keep],
+        pixels[label_ok[pixels_ok]],
+    )
+
+
+def pixel_image(item: Item) -> dict[str, Any]:
+    """The row of a CSV item whose payload is ``(row fields, 2,304 pixel bytes)``: pixels → PNG."""
+    fields, raw = item.payload
+    pixels = np.frombuffer(raw, dtype=np.uint8).reshape(SIDE, SIDE)
+    return {**fields, "rgb": image(encode_png(pixels), f"{item.sample_id}.png")}
+
+
+# -- the loader ---------------------------------------------------------------------------------------
+@register_dataset
+class FER2013(DatasetLoader):
+    name = "fer2013"
+    title = "FER2013 (ICML 2013 Challenges in Representation Learning: facial expression recognition)"
+    version = "2013"
+    homepage = "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge"
+    license = "Kaggle competition data: research use under the competition rules; no redistribution"
+    citation = (
+        "I. J. Goodfellow, D. Erhan, P. L. Carrier, A. Courville, M. Mirza, B. Hamner, W. Cukierski, "
+        "Y. Tang, D. Thaler, D.-H. Lee, et al. Challenges in Representation Learning: A Report on "
+        "Three Machine Learning Contests. ICONIP 2013."
+    )
+    layouts = {
+        "fer2013.csv": """
+fer2013.csv  or  fer2013/fer2013.csv
+    emotion,pixels,Usage
+    0,70 80 82 ... (2,304 values),Training
+""",
+        "icml_face_data.csv": """
+icml_face_data.csv  or  fer2013/icml_face_data.csv
+    emotion, Usage, pixels
+""",
+        "train.csv+test.csv": """
+train.csv (emotion,pixels) and/or test.csv (pixels), in . or fer2013/
+""",
+        "image-folders": """
+train/{angry,disgust,fear,happy,neutral,sad,surprise}/Training_10022789.jpg
+test/{angry,...,surprise}/PublicTest_8514439.jpg, PrivateTest_10131363.jpg
+    (in ., fer2013/ or archive/)
+""",
+    }
+    label_map = {**ID_LABELS, **FOLDER_LABELS}
+    extra_fields = (pa.field("csv_row", pa.int32()),)
+
+    def detect(self) -> str:
+        return self._locate()[0]
+
+    def _locate(self) -> tuple[str, list[Path]]:
+        labelled = find_file(self.root, LABELLED_CSVS)
+        if labelled is not None:
+            return labelled.name, [labelled]
+        kaggle = [p for p in (find_file(self.root, [n]) for n in ("train.csv", "test.csv")) if p is not None]
+        if kaggle:
+            return "train.csv+test.csv", kaggle
+        for d in FOLDER_DIRS:
+            splits = [self.root / d / s for s in FOLDER_SPLITS if _has_class_dirs(self.root / d / s)]
+            if splits:
+                return "image-folders", splits
+        raise self.not_found(
+            "no fer2013.csv, icml_face_data.csv, train.csv or test.csv (in . or fer2013/) and no "
+            "train/ or test/ class folders (in ., fer2013/ or archive/)"
+        )
+
+    def scan(self, report: "Report") -> Iterator[Item]:
+        layout, paths = self._locate()
+        if layout == "image-folders":
+            for split_dir in paths:
+                yield from self._scan_folders(split_dir, report)
+            return
+        for path in paths:
+            yield from self._scan_csv(path, report)
+
+    def _scan_csv(self, path: Path, report: "Report") -> Iterator[Item]:
+        table = read_fer2013_csv(path, self.root, report)
+        is_test = path.name == "test.csv"
+        for i, row in enumerate(table.rows.tolist()):
+            label_raw = None if is_test else table.emotion[i]
+            fields = {
+                "sample_id": f"{self.name}/test/{row:05d}" if is_test else f"{self.name}/{row:05d}",
+                "source_split": table.usage[i] if table.usage is not None else ("test" if is_test else "Training"),
+                "label_raw": label_raw,
+                "label": None if label_raw is None else ID_LABELS[label_raw],
+                "label_source": None if is_test else "annotation",
+                "csv_row": row,
+            }
+            yield Item(fields["sample_id"], table.file, (fields, table.pixels[i].tobytes()), row)
+
+    def _scan_folders(self, split_dir: Path, report: "Report") -> Iterator[Item]:
+        for class_dir in _visible(split_dir):
+            if not class_dir.is_dir():
+                report.fault("unexpected-file", "file outside a class folder", self.rel(class_dir))
+                continue
+            known = class_dir.name.lower() in FOLDER_LABELS
+            for path in _visible(class_dir):
+                rel = self.rel(path)
+                if not known:
+                    report.fault("unknown-label", f"class folder {class_dir.name!r} is not one of {sorted(FOLDER_LABELS)}", rel)
+                elif not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    report.fault("unexpected-file", f"not a {'/'.join(IMAGE_SUFFIXES)} image", rel)
+                else:
+                    sample_id = f"{self.name}/{split_dir.name}/{class_dir.name}/{path.stem}"
+                    yield Item(sample_id, rel, (split_dir.name, class_dir.name, path.stem))
+
+    def load(self, item: Item) -> dict[str, Any]:
+        if item.row is not None:
+            return pixel_image(item)
+        split, folder, stem = item.payload
+        data = (self.root / item.source).read_bytes()
+        check_image(data, item.source)
+        return {
+            "sample_id": item.sample_id,
+            "source_split": stem.rpartition("_")[0] or split,
+            "label_raw": folder,
+            "label": FOLDER_LABELS[folder.lower()],
+            "label_source": "folder",
+            "rgb": image(data, item.source),
+        }
+
+
+def _visible(directory: Path) -> list[Path]:
+    """Entries of a directory without hidden ones, sorted by name (never file-system order)."""
+    return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def _has_class_dirs(directory: Path) -> bool:
+    return directory.is_dir() and any(p.is_dir() and p.name.lower() in FOLDER_LABELS for p in directory.iterdir())
