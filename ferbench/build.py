@@ -1,13 +1,15 @@
 """Raw directory → loader → validated rows → Parquet shards + build report, written atomically.
 
-Rows are converted in ``sample_id`` order (never file-system order), in worker processes, and
-written in shards of bounded size to a temporary sibling directory that is renamed into place
-only when everything succeeded. Converting the same raw data twice gives byte-identical shards
-and the same fingerprint.
+Rows are converted in ``sample_id`` order (never file-system order), in worker processes that
+also hash them and build Arrow batches (handed back through spool files, cheaper than pipes),
+and written row group by row group in shards of bounded size to a temporary sibling directory
+that is renamed into place only when everything succeeded. Converting the same raw data twice
+gives byte-identical shards and the same fingerprint, whatever the number of workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -15,12 +17,13 @@ import shutil
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -28,8 +31,8 @@ from . import __version__
 from .datasets import get_loader
 from .datasets.base import DatasetLoader, Item
 from .errors import ConversionError, FerbenchError, SampleError
-from .fingerprint import RowHasher, hash_obj, source_hash
-from .schema import CORE_NAMES, SCHEMA_VERSION, make_schema, validate
+from .fingerprint import RowHasher, hash_obj, row_bytes, source_hash
+from .schema import CORE_NAMES, SCHEMA_VERSION, SchemaError, make_schema, validate
 
 #: A raw root holding this file was written by ``ferbench synth``: its rows are marked synthetic.
 SYNTHETIC_MARKER = "FERBENCH_SYNTHETIC"
@@ -79,31 +82,122 @@ class BuildResult:
 
 
 # -- worker side --------------------------------------------------------------------------------
-_WORKER_LOADER: DatasetLoader | None = None
+_WORKER: tuple[DatasetLoader, pa.Schema] | None = None
 
 
-def _init_worker(loader: DatasetLoader) -> None:
-    global _WORKER_LOADER
-    _WORKER_LOADER = loader
+def _init_worker(loader: DatasetLoader, schema: pa.Schema) -> None:
+    global _WORKER
+    _WORKER = (loader, schema)
 
 
-def _load_one(item: Item) -> tuple[bool, Any]:
-    assert _WORKER_LOADER is not None
-    try:
-        return True, _WORKER_LOADER.load(item)
-    except SampleError as exc:
-        return False, Fault(exc.kind, exc.reason, exc.file or item.source, exc.row if exc.row is not None else item.row)
+@dataclass
+class _Chunk:
+    """A run of consecutive items as loaded by a worker: their rows as one Arrow batch (in memory,
+    or spooled to an Arrow IPC file by a worker process), plus the per-row facts the builder
+    tallies (faults in item order, fingerprint bytes, counts, image sizes)."""
+
+    batch: pa.RecordBatch | None = None
+    spooled: str | None = None
+    faults: list[Fault] = field(default_factory=list)
+    hashed: list[bytes] = field(default_factory=list)
+    meta: list[tuple[str | None, int | None, str | None]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+
+    def take_batch(self) -> pa.RecordBatch | None:
+        """The rows' batch; a spooled one is read back and its file removed."""
+        if self.spooled is not None:
+            with pa.OSFile(self.spooled) as source:
+                self.batch = pa.ipc.open_stream(source).read_next_batch()
+            os.unlink(self.spooled)
+            self.spooled = None
+        return self.batch
 
 
-def _loaded(loader: DatasetLoader, items: list[Item], workers: int) -> Iterator[tuple[bool, Any]]:
+def _load_chunk(items: list[Item], spool: str | None = None) -> _Chunk:
+    """Load a run of items; with ``spool`` (a file path) the batch is written there instead of
+    being pickled back: a file in the page cache is several times cheaper than a pipe."""
+    assert _WORKER is not None
+    loader, schema = _WORKER
+    chunk, rows, names = _Chunk(), [], schema.names
+    for item in items:
+        try:
+            value = loader.load(item)
+        except SampleError as exc:
+            row = exc.row if exc.row is not None else item.row
+            chunk.faults.append(Fault(exc.kind, exc.reason, exc.file or item.source, row))
+            continue
+        row = _complete(value, loader, names)
+        chunk.hashed.append(row_bytes(row))
+        chunk.meta.append((row["source_split"], row["label"], row["subject_id"]))
+        chunk.sizes.append(_row_bytes(row))
+        rows.append(row)
+    if rows:
+        chunk.batch = _to_batch(rows, schema)
+    if rows and spool is not None:
+        with pa.OSFile(spool, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_batch(chunk.batch)
+        chunk.batch, chunk.spooled = None, spool
+    return chunk
+
+
+def _to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows → one Arrow batch, column by column. A list<list<…>> value (landmarks) may be a 2-D
+    numpy array (points × coordinates): far cheaper to hash and convert than Python floats."""
+    columns = []
+    for f in schema:
+        values = [row[f.name] for row in rows]
+        if any(isinstance(v, np.ndarray) for v in values):
+            columns.append(_points_array(values, f.type))
+        else:
+            columns.append(pa.array(values, f.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _points_array(values: list[Any], typ: pa.DataType) -> pa.Array:
+    """A list<list<T>> column from 2-D numpy arrays (None → null; other values via ``pa.array``)."""
+    if not all(v is None or (isinstance(v, np.ndarray) and v.ndim == 2) for v in values):
+        return pa.array([list(v) if isinstance(v, np.ndarray) else v for v in values], typ)
+    arrays = [np.empty((0, 0)) if v is None else v for v in values]
+    points = np.array([len(a) for a in arrays], dtype=np.int64)
+    widths = np.repeat([a.shape[1] for a in arrays], points)
+    flat = np.concatenate([a.reshape(-1) for a in arrays])
+    inner = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(widths)]).astype(np.int32)),
+        pa.array(flat, typ.value_type.value_type),
+    )
+    mask = pa.array([v is None for v in values])
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(points)]).astype(np.int32)), inner, typ, mask=mask)
+
+
+def _loaded(
+    loader: DatasetLoader, schema: pa.Schema, items: list[Item], workers: int, spool: Path
+) -> Iterator[tuple[int, _Chunk]]:
+    """(number of items, chunk) for consecutive runs of ``items``, in order.
+
+    Worker processes turn rows into Arrow batches themselves and spool them to files under
+    ``spool``, so the builder process only tallies and writes. At most ``2 * workers + 1`` runs
+    are in flight, which bounds memory. The output does not depend on the run length (shards
+    are cut per row, the fingerprint is per row).
+    """
+    size = max(1, min(256, len(items) // (workers * 8)))
+    runs = [items[i : i + size] for i in range(0, len(items), size)]
     if workers <= 1 or len(items) < 64:
-        _init_worker(loader)
-        yield from map(_load_one, items)
+        _init_worker(loader, schema)
+        yield from ((len(run), _load_chunk(run)) for run in runs)
         return
+    spool.mkdir()
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    chunk = max(1, min(256, len(items) // (workers * 8)))
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(loader,)) as pool:
-        yield from pool.map(_load_one, items, chunksize=chunk)
+    pa.array([0])  # pyarrow imports pandas on first use (~0.25 s): once here, not in every forked worker
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(loader, schema)) as pool:
+        pending: deque[tuple[int, Future]] = deque()
+        for i, run in enumerate(runs):
+            pending.append((len(run), pool.submit(_load_chunk, run, str(spool / f"{i:06d}.arrow"))))
+            if len(pending) > 2 * workers:
+                n, future = pending.popleft()
+                yield n, future.result()
+        while pending:
+            n, future = pending.popleft()
+            yield n, future.result()
 
 
 # -- builder side -------------------------------------------------------------------------------
@@ -134,28 +228,91 @@ def _row_bytes(row: dict[str, Any]) -> int:
     return sum(len(v["bytes"] or b"") for k in ("rgb", "depth") if (v := row.get(k)) is not None)
 
 
+#: Encoded image bytes are already compressed: shards store them as they are (no codec, no
+#: dictionary, no min/max statistics); every other column gets zstd. Dictionary encoding is
+#: kept for columns that repeat values (split, labels, names), not for unique ones (ids, paths)
+#: nor floats, where trying it costs more time than the rest of the write.
+_RAW_COLUMNS = ("rgb.bytes", "depth.bytes")
+_UNIQUE_COLUMNS = ("sample_id", "rgb.path", "depth.path")
+ROW_GROUP_ROWS = 1000
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """``pq.ParquetWriter`` / ``pq.write_table`` settings of a shard with this schema."""
+    leaves = [leaf for f in schema for leaf in _leaves(f.name, f.type)]
+    return {
+        "compression": {c: "none" if c in _RAW_COLUMNS else "zstd" for c, _ in leaves},
+        "use_dictionary": [
+            c for c, t in leaves if c not in _RAW_COLUMNS + _UNIQUE_COLUMNS and not pa.types.is_floating(t)
+        ],
+        "write_statistics": [c for c, _ in leaves if c not in _RAW_COLUMNS],
+    }
+
+
+def _leaves(prefix: str, typ: pa.DataType) -> Iterator[tuple[str, pa.DataType]]:
+    """(Parquet column path, type) of an Arrow field's leaves: ``rgb.bytes``, ``landmarks.list.element.list.element``."""
+    if pa.types.is_struct(typ):
+        for i in range(typ.num_fields):
+            yield from _leaves(f"{prefix}.{typ.field(i).name}", typ.field(i).type)
+    elif pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        yield from _leaves(f"{prefix}.list.element", typ.value_type)
+    else:
+        yield prefix, typ
+
+
 class _ShardWriter:
+    """Streams rows into shards of at most SHARD_ROWS rows or ~SHARD_BYTES image bytes.
+
+    Each row group (ROW_GROUP_ROWS rows) is validated and written as soon as it is complete, so
+    writing overlaps loading. Cuts depend only on the row sequence, so the bytes do not depend
+    on how the rows arrived (workers, run length).
+    """
+
     def __init__(self, directory: Path, schema: pa.Schema):
-        self.dir, self.schema = directory, schema
-        self.rows: list[dict[str, Any]] = []
-        self.nbytes = 0
+        self.dir, self.schema, self.options = directory, schema, parquet_options(schema)
+        self.writer: pq.ParquetWriter | None = None
+        self.group: list[pa.RecordBatch] = []
+        self.group_rows = self.rows = self.nbytes = 0
+        self.ids: set[str] = set()
         self.shards: list[str] = []
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.nbytes += _row_bytes(row)
-        if len(self.rows) >= SHARD_ROWS or self.nbytes >= SHARD_BYTES:
-            self.flush()
+    def add(self, batch: pa.RecordBatch, sizes: list[int]) -> None:
+        start = 0
+        for i, size in enumerate(sizes):
+            self.group_rows, self.rows, self.nbytes = self.group_rows + 1, self.rows + 1, self.nbytes + size
+            shard_full = self.rows >= SHARD_ROWS or self.nbytes >= SHARD_BYTES
+            if shard_full or self.group_rows == ROW_GROUP_ROWS:
+                self.group.append(batch.slice(start, i + 1 - start))
+                start = i + 1
+                self._write_group()
+                if shard_full:
+                    self._close_shard()
+        if start < len(sizes):
+            self.group.append(batch.slice(start))
 
-    def flush(self) -> None:
-        if not self.rows and self.shards:
-            return
-        table = pa.Table.from_pylist(self.rows, schema=self.schema)
+    def close(self) -> None:
+        if self.group:
+            self._write_group()
+        if self.writer is not None:
+            self._close_shard()
+
+    def _write_group(self) -> None:
+        table = pa.Table.from_batches(self.group, schema=self.schema).combine_chunks()
         validate(table)
-        name = f"part-{len(self.shards):05d}.parquet"
-        pq.write_table(table, self.dir / name, row_group_size=1000, compression="zstd")
-        self.shards.append(name)
-        self.rows, self.nbytes = [], 0
+        ids = set(table.column("sample_id").to_pylist())
+        if not ids.isdisjoint(self.ids):
+            raise SchemaError(f"sample_id is not unique: {sorted(ids & self.ids)[:3]}")
+        self.ids |= ids
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.dir / f"part-{len(self.shards):05d}.parquet", self.schema, **self.options)
+        self.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self.group, self.group_rows = [], 0
+
+    def _close_shard(self) -> None:
+        assert self.writer is not None
+        self.writer.close()
+        self.shards.append(f"part-{len(self.shards):05d}.parquet")
+        self.writer, self.rows, self.nbytes, self.ids = None, 0, 0, set()
 
 
 def _counts(rows_meta: Iterable[tuple[str | None, int | None, str | None]]) -> dict[str, Any]:
@@ -215,7 +372,6 @@ def convert(
         **loader.metadata(),
     }
     schema = make_schema(loader.extra_fields, meta)
-    names = list(schema.names)
 
     workers = workers or os.cpu_count() or 1
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -226,19 +382,21 @@ def convert(
         hasher = RowHasher()
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
         bar = _progress(len(items), f"convert {name}", progress)
-        for ok, value in _loaded(loader, items, workers):
-            bar.update(1)
-            if not ok:
-                report.fault(value.kind, value.reason, value.file, value.row)
-                continue
-            row = _complete(value, loader, names)
-            hasher.update(row)
-            rows_meta.append((row["source_split"], row["label"], row["subject_id"]))
-            writer.add(row)
+        with contextlib.closing(_loaded(loader, schema, items, workers, tmp / ".spool")) as chunks:
+            for n, chunk in chunks:
+                bar.update(n)
+                for fault in chunk.faults:
+                    report.fault(fault.kind, fault.reason, fault.file, fault.row)
+                for data in chunk.hashed:
+                    hasher.update_bytes(data)
+                rows_meta += chunk.meta
+                if (batch := chunk.take_batch()) is not None:
+                    writer.add(batch, chunk.sizes)
+        shutil.rmtree(tmp / ".spool", ignore_errors=True)
         bar.close()
         if not rows_meta:
             raise ConversionError(f"{name}: no sample could be converted from {raw_dir} (see faults: {dict(report.kinds)})")
-        writer.flush()
+        writer.close()
         fingerprint = hash_obj({"schema": SCHEMA_VERSION, "rows": hasher.hexdigest(64)})
         card = {
             "name": loader.name,
@@ -311,4 +469,82 @@ def read_table(data_dir: str | Path, columns: list[str] | None = None) -> pa.Tab
     return pa.concat_tables(tables)
 
 
-__all__ = ["BuildResult", "Report", "convert", "read_card", "read_table", "CORE_NAMES"]
+def write_dataset(
+    tables: Iterable[pa.Table],
+    schema: pa.Schema,
+    out_dir: str | Path,
+    card: dict[str, Any],
+    report: dict[str, Any],
+    *,
+    overwrite: bool = False,
+) -> BuildResult:
+    """Write canonical Arrow tables, already in ``sample_id`` order, as a dataset directory.
+
+    For producers that are not raw-data loaders (merged datasets, test fixtures): the tables are
+    cast to ``schema``, validated, cut into shards and written atomically with a ``dataset.json``
+    (``card`` plus name-independent fields: fingerprint, counts, shards) and ``build_report.json``.
+    The fingerprint hashes the shard files' bytes, so it is stable for identical rows.
+    """
+    import hashlib
+
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        shards: list[str] = []
+        digests: list[str] = []
+        rows_meta: list[tuple[str | None, int | None, str | None]] = []
+        last_id: str | None = None
+        for table in _rebatched(tables, schema):
+            validate(table)
+            ids = table.column("sample_id").to_pylist()
+            if (last_id is not None and ids[0] <= last_id) or any(a >= b for a, b in zip(ids, ids[1:])):
+                raise FerbenchError(f"{card.get('name')}: rows are not in strictly increasing sample_id order near {ids[0]!r}")
+            last_id = ids[-1]
+            rows_meta += zip(*(table.column(c).to_pylist() for c in ("source_split", "label", "subject_id")))
+            name = f"part-{len(shards):05d}.parquet"
+            pq.write_table(table, tmp / name, row_group_size=1000, compression="zstd")
+            shards.append(name)
+            digests.append(hashlib.sha256((tmp / name).read_bytes()).hexdigest())
+        if not shards:
+            raise ConversionError(f"{card.get('name')}: no rows to write")
+        full_card = {
+            "schema_version": SCHEMA_VERSION,
+            "synthetic": False,
+            **card,
+            "fingerprint": hash_obj({"schema": SCHEMA_VERSION, "shards": digests}),
+            "num_rows": len(rows_meta),
+            "null_labels": sum(1 for _, label, _ in rows_meta if label is None),
+            "shards": shards,
+            "counts": _counts(rows_meta),
+        }
+        keys = ("name", "layout", "fingerprint", "num_rows", "null_labels", "counts")
+        _write_json(tmp / DATASET_CARD, full_card)
+        _write_json(tmp / BUILD_REPORT, {**{k: full_card.get(k) for k in keys}, **report})
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuildResult(out, len(rows_meta), full_card["fingerprint"], report)
+
+
+def _rebatched(tables: Iterable[pa.Table], schema: pa.Schema) -> Iterator[pa.Table]:
+    """Tables cast to ``schema`` and regrouped into shards of at most SHARD_ROWS rows / ~SHARD_BYTES."""
+    pending: list[pa.Table] = []
+    rows = nbytes = 0
+    for table in tables:
+        table = table.select(schema.names).cast(schema)
+        for batch in table.to_batches(max_chunksize=1000):
+            pending.append(pa.Table.from_batches([batch], schema))
+            rows, nbytes = rows + batch.num_rows, nbytes + batch.nbytes
+            if rows >= SHARD_ROWS or nbytes >= SHARD_BYTES:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, rows, nbytes = [], 0, 0
+    if pending:
+        yield pa.concat_tables(pending).combine_chunks()
+
+
+__all__ = ["BuildResult", "Report", "convert", "read_card", "read_table", "write_dataset", "CORE_NAMES"]

@@ -1,0 +1,51 @@
+"""BU-3DFE protocol P1, the de-facto standard of 2D+3D FER (Sui et al., FFNet-M, and others).
+
+6 expressions (no neutral), the two highest intensities (3 and 4), 60 subjects drawn once (by
+the seed) among the subjects with all 12 such models and kept for every repetition: 60 × 6 × 2
+= 720 samples. Each repetition is a fresh subject-independent 10-fold split (54 subjects for
+training and validation, 6 for testing per fold); the literature repeats 100 times and reports
+the mean (``repeats``, default 100). The 60-subject list was never published, so the drawn list
+is in the manifest notes. (The public reference code drew its 60 subjects with a fixed
+random_state and then folded *samples*, not subjects; ferbench folds subjects.)
+
+The full 7-class, 2,500-model benchmark is ``bu3dfe7`` (``grouped.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns, stream
+from .kfold import complete_subjects, draw_subjects, group_codes, subject_kfold
+
+SIX = (1, 2, 3, 4, 5, 6)
+INTENSITIES = (3, 4)
+
+
+def _p1(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
+    src = inputs.get("bu3dfe")
+    require_columns(src, "intensity")
+    t = src.table
+    labels, intensity = np_col(t, "label", -1), np_col(t, "intensity", -1)
+    cand = in_classes(labels, SIX) & np.isin(intensity, INTENSITIES)
+    groups = group_codes(t["subject_id"])
+    cells = labels * 10 + intensity
+    eligible = cand & complete_subjects(np.where(cand, groups, -1), cells, len(SIX) * len(INTENSITIES))
+    keep = draw_subjects(groups, eligible, params["subjects"], stream(seed, "bu3dfe-p1", "subjects"))
+    rows = plan_rows(src, keep)
+    roles = subject_kfold(rows, params["k"], params["repeats"], lambda r: stream(seed, "bu3dfe-p1", "folds", r), params["val"])
+    return Plan(rows, roles, SIX, {"subjects": rows["subject_id"].unique().sort().to_pylist()})
+
+
+register(
+    Protocol(
+        "bu3dfe-p1",
+        "BU-3DFE P1: 6 classes, intensities 3-4, 60 subjects drawn by seed, subject 10-fold repeated R times (720 samples)",
+        ("bu3dfe",),
+        _p1,
+        {"subjects": 60, "k": 10, "repeats": 100, "val": "next-fold"},
+        ("intensity",),
+    )
+)
