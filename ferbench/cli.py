@@ -11,7 +11,7 @@ from .errors import FerbenchError
 
 #: Sub-command modules, in the order ``ferbench --help`` lists them. Each defines
 #: ``register(subparsers)`` which adds its parser and sets ``func`` (args -> exit code).
-COMMANDS = ("convert", "info", "merge", "protocols", "split", "verify")
+COMMANDS = ("datasets", "convert", "info", "merge", "protocols", "split", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:
