@@ -232,8 +232,10 @@ class Raycaster:
             o3d.core.Tensor(np.ascontiguousarray(mesh.faces, dtype=np.uint32)),
         )
 
-    def depth(self, frame: dict) -> np.ndarray:
-        """(size, size) float32 depth in mm of the view ``frame`` describes, NaN = no surface."""
+    def cast(self, frame: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One cast of the pixel-centre rays of ``frame``: per pixel the hit triangle (−1 = none),
+        its barycentric weights (H, W, 3) and the depth in mm (NaN = no surface)."""
+        o3d = _open3d()
         cam = _camera(frame)
         n = cam.size
         centres = np.arange(n) + 0.5 - n / 2
@@ -249,10 +251,19 @@ class Raycaster:
             rays[..., 3], rays[..., 4], rays[..., 5] = cols / cam.focal, -rows / cam.focal, -1.0
         rays[..., 2] = frame["z_plane"] + eye_height
         rays[..., :3] -= self.offset
-        hit = self.scene.cast_rays(_open3d().core.Tensor(rays.astype(np.float32)))["t_hit"].numpy()
+        out = self.scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))
+        hit = out["t_hit"].numpy()
         # direction z is -1, so t is the z-distance from the ray origin
-        depth = hit.astype(np.float64) - eye_height
-        return np.where(np.isfinite(hit), depth, np.nan).astype(np.float32)
+        depth = np.where(np.isfinite(hit), hit.astype(np.float64) - eye_height, np.nan).astype(np.float32)
+        ids = out["primitive_ids"].numpy().astype(np.int64)
+        face = np.where(ids == o3d.t.geometry.RaycastingScene.INVALID_ID, -1, ids)
+        uv = out["primitive_uvs"].numpy().astype(np.float64)
+        bary = np.stack([1.0 - uv[..., 0] - uv[..., 1], uv[..., 0], uv[..., 1]], axis=-1)
+        return face, bary, depth
+
+    def depth(self, frame: dict) -> np.ndarray:
+        """(size, size) float32 depth in mm of the view ``frame`` describes, NaN = no surface."""
+        return self.cast(frame)[2]
 
 
 def _rasterise(screen: _Screen, frame: dict) -> np.ndarray:

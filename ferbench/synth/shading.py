@@ -1,8 +1,8 @@
 """Per-pixel shading of a mesh seen through a ``ferbench.geometry.render`` view.
 
 Depth comes from ``render_mesh_depth``; colour needs to know *which* triangle each pixel sees and
-where on it, so ``cast`` shoots the same pixel-centre rays as the depth renderer into open3d's
-``RaycastingScene`` and returns the hit triangle and barycentric weights per pixel. Attributes
+where on it, so ``cast`` uses the depth renderer's own ``Raycaster.cast`` (the same pixel-centre
+rays) for the hit triangle and barycentric weights per pixel. Attributes
 (normals, texture coordinates) are then interpolated per pixel and lit with a Lambertian model
 plus a faint specular sheen, in linear RGB, and encoded to sRGB at the end.
 """
@@ -35,38 +35,9 @@ class Hits:
         return np.einsum("nk,nkc->nc", self.bary[m], corners)
 
 
-def _rays(frame: dict) -> np.ndarray:
-    """(size, size, 6) pixel-centre rays of a view frame, as ``render.Raycaster.depth`` casts them."""
-    cam = frame["camera"]
-    n, mm = cam["size"], cam["mm_per_px"]
-    centres = np.arange(n) + 0.5 - n / 2
-    cols, rows = np.meshgrid(centres, centres)
-    rays = np.empty((n, n, 6), np.float64)
-    if cam["projection"] == "orthographic":
-        rays[..., 0] = frame["center_x"] + cols * mm
-        rays[..., 1] = frame["center_y"] - rows * mm
-        rays[..., 2] = frame["z_plane"]
-        rays[..., 3:] = (0.0, 0.0, -1.0)
-    else:
-        focal = cam["focal_px"] or cam["distance_mm"] / mm
-        rays[..., 0], rays[..., 1] = frame["center_x"], frame["center_y"]
-        rays[..., 2] = frame["z_plane"] + cam["distance_mm"]
-        rays[..., 3], rays[..., 4], rays[..., 5] = cols / focal, -rows / focal, -1.0
-    return rays
-
-
 def cast(mesh: Mesh, frame: dict) -> Hits:
     """Hit triangle and barycentric weights of every pixel of ``frame`` (a ``View.frame``)."""
-    import open3d as o3d
-
-    caster = Raycaster(mesh)
-    rays = _rays(frame)
-    rays[..., :3] -= caster.offset
-    out = caster.scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))
-    ids = out["primitive_ids"].numpy().astype(np.int64)
-    face = np.where(ids == o3d.t.geometry.RaycastingScene.INVALID_ID, -1, ids)
-    uv = out["primitive_uvs"].numpy().astype(np.float64)
-    bary = np.stack([1.0 - uv[..., 0] - uv[..., 1], uv[..., 0], uv[..., 1]], axis=-1)
+    face, bary, _ = Raycaster(mesh).cast(frame)
     return Hits(face, bary)
 
 
