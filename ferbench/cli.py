@@ -11,7 +11,7 @@ from .errors import FerbenchError
 
 #: Sub-command modules, in the order ``ferbench --help`` lists them. Each defines
 #: ``register(subparsers)`` which adds its parser and sets ``func`` (args -> exit code).
-COMMANDS = ("datasets", "convert", "info", "merge", "protocols", "split", "verify")
+COMMANDS = ("datasets", "convert", "info", "merge", "protocols", "split", "verify", "models", "run", "sweep", "leaderboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` recipe overrides may also follow the options (`run R --device cpu a=1`)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except FerbenchError as exc:

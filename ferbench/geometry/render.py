@@ -30,6 +30,8 @@ pixel-registered; depth always comes from the raycaster (pyrender's orthographic
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import io
 import os
@@ -455,6 +457,11 @@ def _gl_camera(pyrender, camera: Camera, far: float) -> tuple:
 @lru_cache(maxsize=1)
 def _pyrender():
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+    # Once OSMesa is loaded, a later `import triton` (torch imports it when it builds fused
+    # optimisers) segfaults; the other order is safe, so a process that renders and then trains
+    # (the demo, the test suite) imports triton first when it is installed.
+    with contextlib.suppress(ImportError):
+        import triton  # noqa: F401
     import pyrender
 
     return pyrender

@@ -1,0 +1,207 @@
+"""The training loop: AMP (bf16/fp16), channels-last, optional torch.compile, gradient accumulation,
+DDP, per-epoch validation, early stopping, model selection on the val role, checkpoint + resume.
+
+``train.batch_size`` is the number of samples per forward pass summed over ranks (each rank gets
+batch_size / world); ``accum_steps`` forward passes make one optimiser step. After every epoch the
+loop writes ``last.pt`` (everything needed to resume) and, when the monitored val value improved,
+``best.pt`` (weights only) into its checkpoint folder, atomically. Random streams are seeded from
+(seed, epoch, rank), so a resumed run continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from . import metrics
+from .data import Augment, InputSpec, Loader, norm_tensors, to_input
+from .evaluate import autocast, nll, predict
+from .optim import OPTIMIZERS, SCHEDULERS
+from .recipe import Recipe, component
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+@dataclass
+class FitResult:
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_value: float | None = None
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    train_samples: int = 0
+    resumed_from: int | None = None
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.train_samples / self.train_seconds if self.train_seconds else 0.0
+
+
+#: Called after each epoch's checkpoint is written: (epoch index, that epoch's curve row).
+Callback = Callable[[int, dict[str, Any]], None]
+
+
+def _seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+def _save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        dist.barrier()
+
+
+def _score(recipe: Recipe, val: dict[str, float] | None, train_loss: float) -> float:
+    """The monitored value, higher = better (validation when there is a val role, else -train loss)."""
+    if val is None:
+        return -train_loss
+    monitor = recipe.train.monitor
+    return -val["loss"] if monitor == "loss" else val[monitor]
+
+
+def validate(model: nn.Module, loader: Loader, spec: InputSpec, recipe: Recipe, n_classes: int) -> dict[str, float]:
+    logits = predict(model, loader, spec, precision=recipe.train.precision, channels_last=recipe.train.channels_last)
+    labels = loader.store.labels[loader.indices]
+    s = metrics.scores(metrics.confusion(labels, logits.argmax(1), n_classes))
+    return {"loss": nll(logits, labels), **{k: float(s[k]) for k in ("accuracy", "balanced_accuracy", "macro_f1")}}
+
+
+def fit(
+    model: nn.Module,
+    train: Loader,
+    val: Loader | None,
+    spec: InputSpec,
+    recipe: Recipe,
+    loss_fn: nn.Module,
+    augment: Sequence[Augment],
+    ckpt_dir: Path,
+    *,
+    seed: int,
+    n_classes: int,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` in place for ``recipe.train.epochs`` epochs (or until early stopping)."""
+    cfg, device, rank, world = recipe.train, train.device, train.rank, train.world
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    step_model: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.compile:
+        step_model = torch.compile(step_model)
+    name, params = component(recipe.optimizer)
+    optimizer = OPTIMIZERS[name](model, **params)
+    steps_per_epoch = math.ceil(len(train) / cfg.accum_steps)
+    name, params = component(recipe.scheduler)
+    schedule = SCHEDULERS[name](optimizer, cfg.epochs, steps_per_epoch, **params)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    loss_fn = loss_fn.to(device)
+    mean, std = norm_tensors(spec, device)
+
+    result, start = FitResult(), 0
+    last = ckpt_dir / LAST
+    if last.exists():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        result = state["result"]
+        start = result.resumed_from = state["epoch"] + 1
+    if rank == 0:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    for epoch in range(start, cfg.epochs):
+        if result.stopped_early:
+            break
+        torch.manual_seed(_seed(seed, epoch, rank))
+        gen = torch.Generator().manual_seed(_seed(seed, epoch, rank) + 1)
+        train.set_epoch(epoch)
+        t0 = time.perf_counter()
+        train_loss, train_acc, n = _train_epoch(step_model, train, spec, cfg, optimizer, schedule, scaler, loss_fn,
+                                                augment, gen, mean, std, f"epoch {epoch + 1}/{cfg.epochs}", progress and rank == 0)
+        seconds = time.perf_counter() - t0
+        result.train_seconds += seconds
+        result.train_samples += n
+        val_scores = validate(model, val, spec, recipe, n_classes) if val is not None else None
+        value = _score(recipe, val_scores, train_loss)
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss, "train_accuracy": train_acc,
+               **{f"val_{k}": v for k, v in (val_scores or {}).items()}, "seconds": seconds,
+               "samples_per_s": n / seconds if seconds else 0.0}
+        result.curves.append(row)
+        if schedule.interval == "epoch":
+            schedule.step(value)
+        if result.best_value is None or value > result.best_value:
+            result.best_value, result.best_epoch = value, epoch
+            if rank == 0:
+                _save(model.state_dict(), ckpt_dir / BEST)
+        patience = cfg.early_stopping
+        result.stopped_early = patience is not None and val is not None and epoch - result.best_epoch >= patience
+        if rank == 0:
+            _save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "result": result}, last)
+            if progress:
+                shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds"))
+                print(f"epoch {epoch + 1}/{cfg.epochs}: {shown} ({seconds:.1f}s)", file=sys.stderr)
+        _barrier(world)
+        for cb in callbacks:
+            cb(epoch, row)
+    return result
+
+
+def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn, augment, gen, mean, std, desc, progress):
+    from tqdm.auto import tqdm
+
+    model.train()
+    device = loader.device
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    n, accum = 0, cfg.accum_steps
+    n_batches = len(loader)
+    bar = tqdm(total=n_batches, desc=desc, unit="batch", leave=False, disable=None if progress else True,
+               mininterval=0.5)
+    optimizer.zero_grad(set_to_none=True)
+    for i, batch in enumerate(loader):
+        x = to_input(batch, spec, mean, std, augment, gen, cfg.channels_last)
+        boundary = (i + 1) % accum == 0 or i + 1 == n_batches
+        sync = model.no_sync() if isinstance(model, nn.parallel.DistributedDataParallel) and not boundary else nullcontext()
+        with sync:
+            with autocast(device, cfg.precision):
+                logits = model(x)
+                loss = loss_fn(logits.float(), batch.label)
+            scaler.scale(loss / accum).backward()
+        if boundary:
+            if cfg.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if schedule.interval == "step":
+                schedule.step()
+        b = batch.label.shape[0]
+        total_loss += loss.detach() * b
+        correct += (logits.detach().argmax(1) == batch.label).sum()
+        n += b
+        bar.update(1)
+    bar.close()
+    totals = torch.stack([total_loss.double(), correct.double(), torch.tensor(float(n), device=device, dtype=torch.float64)])
+    if loader.world > 1:
+        dist.all_reduce(totals)
+    loss_sum, n_correct, n_all = totals.tolist()
+    return loss_sum / max(n_all, 1), n_correct / max(n_all, 1), int(n_all)

@@ -1,0 +1,358 @@
+"""Recipes: strict YAML experiment descriptions with a base to inherit from and dotted overrides.
+
+A recipe names the data, the protocol and seeds, the model and its input, augmentation, sampler,
+loss, optimiser, schedule, training and evaluation settings (see the dataclasses below for every
+key and its default). Loading is strict: an unknown key is an error that names the closest valid
+key. ``base: other.yaml`` (relative to the recipe's folder) inherits; mappings merge key by key,
+lists are replaced, and a component section (``loss``, ``optimizer``, ``scheduler``, ``sampler``)
+whose ``name`` changes is replaced as a whole. Overrides are ``dotted.key=value`` with the value
+read as YAML (``train.epochs=3``, ``seeds=[0,1]``, ``optimizer.name=sgd``).
+
+Component sections hold ``name`` plus that component's keyword parameters, checked against the
+factory registered under ``name`` (``ferbench.train.losses.LOSSES`` etc.).
+
+The recipe hash covers what changes results; it leaves out the recipe's name and description,
+the ``runtime`` section, the ``data`` section and ``protocol.manifest`` (the data are identified by
+the dataset fingerprints and the manifest's content hash instead), and the seed/fold/repeat
+selection (each job carries its own).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import yaml
+
+from ..errors import FerbenchError
+from ..fingerprint import hash_obj
+
+COMPONENT_SECTIONS = ("sampler", "loss", "optimizer", "scheduler")
+NOT_HASHED = ("name", "description", "runtime", "data", "seeds", "folds", "repeats", "protocol.manifest")
+
+
+class RecipeError(FerbenchError):
+    """A recipe does not validate."""
+
+
+@dataclass
+class DataCfg:
+    #: converted dataset dirs (or one merged set); empty = the paths recorded in the manifest
+    dirs: list[str] = field(default_factory=list)
+    #: "memory": decode every image once and serve batches from memory; "stream": decode in loader
+    #: workers every epoch; "auto": memory when the decoded set fits ``cache_max_gb``
+    cache: Literal["auto", "memory", "stream"] = "auto"
+    cache_max_gb: float = 4.0
+
+
+@dataclass
+class ProtocolCfg:
+    #: a protocol of ``ferbench.protocols`` materialised over ``data.dirs`` ...
+    name: str | None = None
+    #: ... or a manifest file written beforehand (``ferbench split``)
+    manifest: str | None = None
+    seed: int = 0
+    params: dict = field(default_factory=dict)
+    allow_leakage: bool = False
+
+
+@dataclass
+class ModelCfg:
+    name: str = "tiny_cnn"
+    pretrained: bool = False
+    checkpoint: str | None = None
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class InputCfg:
+    modality: Literal["rgb", "depth", "rgbd"] = "rgb"
+    #: square side in pixels; null = the model's default input size
+    size: int | None = None
+    #: null = the modality's channels (rgb 3, depth 1, rgbd 4); rgb 1 = grayscale, rgbd 2 = gray + depth
+    channels: int | None = None
+    #: per-channel normalisation after scaling to [0, 1]; null = the model's default config
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    #: "minmax": each depth map's valid pixels to [0.1, 1] (0 = no data); "scale": millimetres / depth_scale_mm
+    depth_norm: Literal["minmax", "scale"] = "minmax"
+    depth_scale_mm: float = 200.0
+
+
+@dataclass
+class TrainCfg:
+    epochs: int = 10
+    batch_size: int = 64
+    accum_steps: int = 1
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    grad_clip: float | None = None
+    #: stop after this many epochs without improvement of ``monitor`` on the val role; null = never
+    early_stopping: int | None = None
+    monitor: Literal["balanced_accuracy", "accuracy", "macro_f1", "loss"] = "balanced_accuracy"
+    #: which epoch's weights are tested: the best on val, or the last
+    select: Literal["best", "last"] = "best"
+
+
+@dataclass
+class EvalCfg:
+    batch_size: int | None = None
+    bootstrap: int = 1000
+    ci: float = 0.95
+
+
+@dataclass
+class RuntimeCfg:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: loader / decode workers; null = min(8, cores)
+    workers: int | None = None
+    progress: bool = True
+    #: run directories land in out_dir/<model>-r<repeat>-f<fold>-s<seed>-<key>/
+    out_dir: str = "runs"
+    #: keep the selected weights as model.pt in the run directory
+    keep_weights: bool = True
+
+
+@dataclass
+class Recipe:
+    name: str | None = None
+    description: str = ""
+    data: DataCfg = field(default_factory=DataCfg)
+    protocol: ProtocolCfg = field(default_factory=ProtocolCfg)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    folds: list[int] | None = None
+    repeats: list[int] | None = None
+    model: ModelCfg = field(default_factory=ModelCfg)
+    input: InputCfg = field(default_factory=InputCfg)
+    augment: list[dict] = field(default_factory=list)
+    sampler: dict = field(default_factory=lambda: {"name": "random"})
+    loss: dict = field(default_factory=lambda: {"name": "ce"})
+    optimizer: dict = field(default_factory=lambda: {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05})
+    scheduler: dict = field(default_factory=lambda: {"name": "cosine"})
+    train: TrainCfg = field(default_factory=TrainCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """Hash of everything that changes results (see the module docstring for what is left out)."""
+        d = self.to_dict()
+        for key in NOT_HASHED:
+            *parents, last = key.split(".")
+            node = d
+            for p in parents:
+                node = node[p]
+            node.pop(last)
+        return hash_obj(d)
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# -- loading --------------------------------------------------------------------------------------
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a recipe file (following ``base:``), apply ``key=value`` overrides, validate strictly."""
+    path = Path(path)
+    raw = merge(Recipe().to_dict(), _read_with_bases(path, seen=()))
+    raw["name"] = raw["name"] or path.stem
+    for item in overrides:
+        apply_override(raw, item)
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> Recipe:
+    """Validate a plain mapping (e.g. a resolved recipe read back) into a ``Recipe``."""
+    recipe = _build(Recipe, merge(Recipe().to_dict(), raw), "")
+    _check_components(recipe)
+    _check_semantics(recipe)
+    return recipe
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` override (value parsed as YAML) to a raw recipe mapping."""
+    if "=" not in item:
+        raise RecipeError(f"override {item!r} is not key=value")
+    key, text = item.split("=", 1)
+    value = yaml.safe_load(text) if text.strip() else None
+    *parents, last = key.strip().split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {key}: {p} is not a mapping")
+    if last == "name" and parents and parents[-1] in COMPONENT_SECTIONS and node.get("name") != value:
+        node.clear()
+    node[last] = value
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise RecipeError(f"recipe base cycle: {' -> '.join(map(str, (*seen, path)))}")
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping, got {type(raw).__name__}")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    return merge(_read_with_bases(path.parent / base, (*seen, path)), raw)
+
+
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings key by key, everything else replaced; a component whose name changes is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        old = out.get(key)
+        renamed = key in COMPONENT_SECTIONS and isinstance(value, dict) and "name" in value and isinstance(old, dict) and old.get("name") != value["name"]
+        if isinstance(old, dict) and isinstance(value, dict) and not renamed:
+            out[key] = merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# -- validation -----------------------------------------------------------------------------------
+def _unknown_key(key: str, valid: list[str], where: str) -> RecipeError:
+    hint = get_close_matches(key, valid, n=1, cutoff=0.5)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    return RecipeError(f"unknown key {where + key!r}{extra} (valid here: {', '.join(valid)})")
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where.rstrip('.') or 'recipe'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            raise _unknown_key(str(key), names, where)
+    return cls(**{k: _coerce(v, hints[k], where + k) for k, v in raw.items()})
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, where + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, where)
+    if origin is Literal:
+        if value not in args:
+            raise RecipeError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise RecipeError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    if typ is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    if typ in (int, float) and not isinstance(value, bool):
+        value = _number(value, typ, where)
+    if typ in (bool, int, float, str) and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
+        raise RecipeError(f"{where}: expected {typ.__name__}, got {value!r}")
+    return value
+
+
+def _number(value: Any, typ: type, where: str = "") -> Any:
+    """An int/float from a number or a numeric string (YAML 1.1 reads ``1e-3`` as a string)."""
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = value
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        if typ is float:
+            return float(number)
+        if float(number).is_integer():
+            return int(number)
+    raise RecipeError(f"{where}: expected {typ.__name__}, got {value!r}")
+
+
+def registry(section: str) -> dict[str, Callable]:
+    """The name → factory registry behind a component section."""
+    from . import data, losses, optim
+
+    return {
+        "sampler": data.SAMPLERS,
+        "augment": data.AUGMENTATIONS,
+        "loss": losses.LOSSES,
+        "optimizer": optim.OPTIMIZERS,
+        "scheduler": optim.SCHEDULERS,
+    }[section]
+
+
+def recipe_params(factory: Callable) -> dict[str, Any]:
+    """The parameters a recipe may set for a factory: its keyword-only arguments, with defaults
+    (``inspect.Parameter.empty`` for a required one)."""
+    sig = inspect.signature(factory)
+    return {n: p.default for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _check_component(section: str, spec: dict[str, Any], where: str) -> None:
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise RecipeError(f"{where} needs a 'name' (one of {', '.join(sorted(registry(section)))})")
+    reg = registry(section)
+    if spec["name"] not in reg:
+        raise _unknown_key(str(spec["name"]), sorted(reg), f"{where}.name=")
+    allowed = recipe_params(reg[spec["name"]])
+    for key, value in spec.items():
+        if key == "name":
+            continue
+        if key not in allowed:
+            raise _unknown_key(key, sorted(allowed), f"{where}.")
+        default = allowed[key]
+        if type(default) in (int, float) and not isinstance(value, bool):
+            spec[key] = _number(value, type(default), f"{where}.{key}")
+    for key, default in allowed.items():  # resolved: every parameter written out
+        if default is inspect.Parameter.empty and key not in spec:
+            raise RecipeError(f"{where} ({spec['name']}) needs {key!r}")
+        spec.setdefault(key, default)
+
+
+def _check_components(recipe: Recipe) -> None:
+    for section in COMPONENT_SECTIONS:
+        _check_component(section, getattr(recipe, section), section)
+    for i, spec in enumerate(recipe.augment):
+        _check_component("augment", spec, f"augment[{i}]")
+
+
+_CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
+
+
+def _check_semantics(r: Recipe) -> None:
+    if (r.protocol.name is None) == (r.protocol.manifest is None):
+        raise RecipeError("protocol: set exactly one of protocol.name (materialise) and protocol.manifest (a file)")
+    if r.protocol.name is not None and not r.data.dirs:
+        raise RecipeError("data.dirs is required to materialise protocol.name")
+    if r.input.channels is not None and r.input.channels not in _CHANNELS[r.input.modality]:
+        raise RecipeError(f"input.channels={r.input.channels} does not fit modality {r.input.modality} (allowed {_CHANNELS[r.input.modality]})")
+    for key in ("epochs", "batch_size", "accum_steps"):
+        if getattr(r.train, key) < 1:
+            raise RecipeError(f"train.{key} must be at least 1")
+    if not r.seeds:
+        raise RecipeError("seeds must list at least one seed")
+
+
+def component(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A component section split into its registry name and its parameters."""
+    return spec["name"], {k: v for k, v in spec.items() if k != "name"}
+
+
+def in_chans(r: Recipe) -> int:
+    """Number of input channels the recipe feeds the model."""
+    return r.input.channels or {"rgb": 3, "depth": 1, "rgbd": 4}[r.input.modality]
