@@ -35,22 +35,30 @@ def source_hash(*objs: Any) -> str:
 
 
 def row_bytes(row: dict[str, Any]) -> bytes:
-    """The canonical bytes of one row: keys in order, image bytes by their sha256, numpy arrays by
-    dtype, shape and raw bytes, other values as JSON."""
-    parts = []
+    """The canonical bytes of one row: each key (in order) then its value: image bytes by their
+    sha256 then the path as JSON, numpy arrays by dtype, shape and raw bytes, others as JSON.
+
+    Text pieces are joined and encoded together (UTF-8 of a concatenation is the concatenation
+    of the UTF-8s): this runs once per row of every conversion.
+    """
+    out, text = bytearray(), []
     for key in sorted(row):
         value = row[key]
-        parts.append(key.encode())
+        text.append(key)
         if isinstance(value, dict) and "bytes" in value:
+            out += "".join(text).encode()
             data = value["bytes"]
-            parts.append(hashlib.sha256(data).digest() if data is not None else b"\0")
-            parts.append(_json(value.get("path")).encode())
+            out += hashlib.sha256(data).digest() if data is not None else b"\0"
+            text = [_json(value.get("path"))]
         elif isinstance(value, np.ndarray):
-            parts.append(f"ndarray{value.dtype.str}{value.shape}".encode())
-            parts.append(np.ascontiguousarray(value).tobytes())
+            text.append(f"ndarray{value.dtype.str}{value.shape}")
+            out += "".join(text).encode()
+            out += np.ascontiguousarray(value).tobytes()
+            text = []
         else:
-            parts.append(_json(value).encode())
-    return b"".join(parts)
+            text.append(_json(value))
+    out += "".join(text).encode()
+    return bytes(out)
 
 
 def _json(value: Any) -> str:

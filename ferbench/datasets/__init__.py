@@ -3,6 +3,8 @@
 from ._registry import get_loader, list_datasets, register_dataset
 from .base import DatasetLoader, Item, Option
 
+from . import affectnet  # noqa: E402,F401
+from . import rafdb  # noqa: E402,F401
 from . import bosphorus  # noqa: E402,F401
 from . import bu3dfe  # noqa: E402,F401
 from . import caldr_menders  # noqa: E402,F401

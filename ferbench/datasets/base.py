@@ -7,7 +7,8 @@ published layouts, label map, extra columns, options) and three methods:
 * ``scan(report)`` lists the samples as light ``Item`` s (cheap: paths and parsed annotation
   rows), reporting faults it finds while parsing annotations;
 * ``load(item)`` turns one item into a row dict (reads bytes, checks them); it runs in worker
-  processes and raises ``SampleError`` for a bad sample.
+  processes and raises ``SampleError`` for a bad sample. A ``list<list<float>>`` value such as
+  landmarks may be a 2-D numpy array (points × coordinates), much cheaper than Python floats.
 
 The builder (``ferbench.build``) does everything else: ordering, workers, shards, report,
 fingerprint, atomic write.
@@ -106,8 +107,11 @@ class DatasetLoader:
         return path.relative_to(self.root).as_posix()
 
 
-def find_dir(root: Path, name: str, max_depth: int = 3, prune: frozenset[str] = frozenset()) -> Path | None:
-    """The shallowest directory called ``name`` under ``root`` (``root`` itself included), or None.
+def find_dir(
+    root: Path, name: str, max_depth: int = 3, prune: frozenset[str] = frozenset(), include_root: bool = True
+) -> Path | None:
+    """The shallowest directory called ``name`` under ``root`` (``root`` itself included unless
+    ``include_root`` is false: for folders whose parent must lie inside root), or None.
 
     Breadth-first over directories only, in sorted order, never entering hidden directories or
     those named in ``prune`` (big image folders), so it stays cheap on a full dataset tree.
@@ -115,7 +119,7 @@ def find_dir(root: Path, name: str, max_depth: int = 3, prune: frozenset[str] = 
     level = [root]
     for _ in range(max_depth + 1):
         for d in level:
-            if d.name == name:
+            if d.name == name and (include_root or d != root):
                 return d
         level = sorted(
             Path(e.path)

@@ -1,0 +1,66 @@
+"""``ferbench bench [--only NAME ...] [--out DIR] [--quick]``: speed figures next to their baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from ..errors import FerbenchError
+
+
+def run_benchmarks(names: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+    """Run the named benchmarks (all by default); ``quick`` uses their small test sizes."""
+    from ..bench import BENCHMARKS, QUICK
+
+    unknown = sorted(set(names or ()) - set(BENCHMARKS))
+    if unknown:
+        raise FerbenchError(f"unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
+    results = {}
+    for name in names or BENCHMARKS:
+        print(f"bench {name} ...", flush=True)
+        results[name] = BENCHMARKS[name](**(QUICK.get(name, {}) if quick else {}))
+    return {
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "results": results,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table: benchmark, figure, baseline, ratio, goal."""
+    lines = [
+        f"ferbench bench ({report['machine']['cpus']} CPUs{', quick sizes' if report['quick'] else ''})",
+        "",
+        "| benchmark | figure (s) | baseline (s) | ratio | goal |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, r in report["results"].items():
+        verdict = "met" if r["ratio"] <= r["goal"] else "missed"
+        lines.append(f"| {name} | {r['figure']:.3f} | {r['baseline']:.3f} | {r['ratio']:.2f} | ≤ {r['goal']} ({verdict}) |")
+    lines.append("")
+    for name, r in report["results"].items():
+        lines.append(f"- **{name}**: " + "; ".join(f"{k}: {v}" for k, v in r["details"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    report = run_benchmarks(args.only, args.quick)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (out / "bench.md").write_text(text)
+    print(text, end="")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="speed benchmarks, each as a ratio to a baseline measured in the same run")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
+    p.add_argument("--out", default=".", help="directory for bench.json and bench.md (default: here)")
+    p.add_argument("--quick", action="store_true", help="small sizes (seconds, for tests)")
+    p.set_defaults(func=run)
