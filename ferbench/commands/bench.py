@@ -39,12 +39,23 @@ def markdown(report: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for name, r in report["results"].items():
-        verdict = "met" if r["ratio"] <= r["goal"] else "missed"
-        lines.append(f"| {name} | {r['figure']:.3f} | {r['baseline']:.3f} | {r['ratio']:.2f} | ≤ {r['goal']} ({verdict}) |")
+        lines.append(f"| {name} | {r['figure']:.4f} | {r['baseline']:.4f} | {r['ratio']:.2f} | {_goal(r)} |")
     lines.append("")
     for name, r in report["results"].items():
         lines.append(f"- **{name}**: " + "; ".join(f"{k}: {v}" for k, v in r["details"].items()))
     return "\n".join(lines) + "\n"
+
+
+def _goal(r: dict[str, Any]) -> str:
+    """The goal column: a ratio goal and/or an absolute budget (``limit``, seconds), and whether it was met."""
+    parts, met = [], True
+    if r.get("goal") is not None:
+        parts.append(f"ratio ≤ {r['goal']}")
+        met &= r["ratio"] <= r["goal"]
+    if r.get("limit") is not None:
+        parts.append(f"≤ {r['limit'] * 1e3:g} ms")
+        met &= r["figure"] <= r["limit"]
+    return f"{', '.join(parts)} ({'met' if met else 'missed'})" if parts else "—"
 
 
 def run(args: argparse.Namespace) -> int:
