@@ -82,7 +82,7 @@ def test_full_release_rows_nulls_and_faults(full):
     assert [by_raw[k]["label"] for k in ("8", "9", "10")] == [None, None, None]
     assert by_raw["9"]["valence"] is None and by_raw["10"]["arousal"] is None
     assert by_raw["8"]["valence"] is not None  # id 8 keeps its real valence
-    assert _faults(result) == expected.faults
+    assert _faults(result) == expected.faults and len(result.report["notes"]) == expected.notes == 0
     assert result.report["null_labels"] == 6
     reasons = {f["kind"] + str(f["row"]): f["reason"] for f in result.report["faults"]}
     assert reasons["malformed-row4"] == "10 comma-separated fields, expected 9"
@@ -114,7 +114,7 @@ def test_validation_csv_without_header(tmp_path):
     result = convert("affectnet", tmp_path / "raw", tmp_path / "out", workers=1)
     _check_rows(tmp_path / "out", expected)
     assert _faults(result) == expected.faults
-    assert result.report["notes"] == [f"{BASE}/Manually_Annotated_file_lists/validation.csv has no header row; assumed the standard column order"]
+    assert expected.notes == 1 and result.report["notes"] == [f"{BASE}/Manually_Annotated_file_lists/validation.csv has no header row; assumed the standard column order"]
 
 
 @pytest.mark.parametrize("tree", [small_tree, full_tree])
