@@ -204,7 +204,6 @@ def bench_leaderboard(n: int = 10_000, models: int = 50, workdir: str | Path | N
     import pyarrow.parquet as pq
 
     from .leaderboard import find_results, ingest, rank
-    from .runner import RESULT
 
     with _workdir(workdir) as wd:
         template = _template_run(wd / "template")

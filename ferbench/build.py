@@ -506,7 +506,7 @@ def write_dataset(
             last_id = ids[-1]
             rows_meta += zip(*(table.column(c).to_pylist() for c in ("source_split", "label", "subject_id")))
             name = f"part-{len(shards):05d}.parquet"
-            pq.write_table(table, tmp / name, row_group_size=1000, compression="zstd")
+            pq.write_table(table, tmp / name, row_group_size=ROW_GROUP_ROWS, **parquet_options(schema))
             shards.append(name)
             digests.append(hashlib.sha256((tmp / name).read_bytes()).hexdigest())
         if not shards:

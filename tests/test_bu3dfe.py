@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -11,12 +10,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ferbench.build import BUILD_REPORT, convert, read_card, read_table
+from ferbench.build import BUILD_REPORT, convert, read_table
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.geometry.render import Camera, png_to_depth_mm, render_mesh_depth
 from ferbench.imageio import check_image, decode
 from ferbench.schema import EMOTIONS, ferbench_metadata
 from tests.fixtures import bu3dfe as fx
+from tests.fixtures.common import assert_identical_datasets, copy_in_reverse_order
 from tests.fixtures import shapes
 
 CAMERA = {"size": 96, "mm_per_px": 1.6}
@@ -162,15 +162,9 @@ def test_strict_stops(raw, tmp_path):
 def test_deterministic_and_independent_of_file_order(built, raw, tmp_path):
     out, result, _, _ = built
     root, _ = raw
-    copy = tmp_path / "copy"
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_file():
-            (copy / path.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy / path.relative_to(root))
-    again = _convert(copy, tmp_path / "ds")
+    again = _convert(copy_in_reverse_order(root, tmp_path / "copy"), tmp_path / "ds")
     assert again.fingerprint == result.fingerprint
-    for name in read_card(out)["shards"]:
-        assert (out / name).read_bytes() == (tmp_path / "ds" / name).read_bytes()
+    assert_identical_datasets(out, tmp_path / "ds")
 
 
 def test_empty_dir(tmp_path):

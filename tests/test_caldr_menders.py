@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from ferbench.imageio import decode
 from ferbench.schema import EMOTIONS, ferbench_metadata
 from ferbench.synth.raw.caldr_menders import Sample, write_caldr_menders
 from tests.fixtures import caldr_menders as fx
+from tests.fixtures.common import assert_identical_datasets, copy_in_reverse_order
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +91,9 @@ def test_strict_stops_at_first_fault(raw, tmp_path):
 def test_deterministic_and_independent_of_file_order(built, raw, tmp_path):
     out, result, _, _ = built
     root, _ = raw
-    copy = tmp_path / "copy"
-    for path in sorted(root.rglob("*"), reverse=True):  # other creation order → other listing order
-        if path.is_file():
-            target = copy / path.relative_to(root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-    again = convert("caldr_menders", copy, tmp_path / "ds", workers=1, progress=False)
+    again = convert("caldr_menders", copy_in_reverse_order(root, tmp_path / "copy"), tmp_path / "ds", workers=1, progress=False)
     assert again.fingerprint == result.fingerprint
-    shards = read_card(out)["shards"]
-    assert shards == read_card(tmp_path / "ds")["shards"]
-    for name in shards:
-        assert (out / name).read_bytes() == (tmp_path / "ds" / name).read_bytes()
+    assert_identical_datasets(out, tmp_path / "ds")
 
 
 def test_empty_dir_names_layouts_and_licence(tmp_path):
