@@ -10,6 +10,8 @@ Models are ranked per (protocol, manifest): results whose manifests differ are n
 together (asking for a protocol with several manifests is an error unless one is chosen). Every
 table shows the majority-class and class-prior baselines, mean ± std over folds × seeds, the
 bootstrap CI (subjects resampled where known), the leakage verdict, and flags synthetic data.
+A recipe with a ``reported`` block shows the published figure beside the measured mean of the same
+metric and role ("reported vs measured"); its source is listed under the table.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def _insert(con, table: str, rows: list[dict[str, Any]]) -> None:
 
 def _rows(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in (
-        "runs", "fold_metrics", "confusion", "predictions", "datasets", "run_datasets", "protocols", "environment")}
+        "runs", "fold_metrics", "confusion", "predictions", "datasets", "run_datasets", "protocols", "environment",
+        "reported")}
     datasets: dict[str, dict[str, Any]] = {}
     protocols: dict[str, dict[str, Any]] = {}
     for rec in records:
@@ -108,6 +111,8 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             "selection": sel["rule"], "selected_epoch": sel["epoch"], "epochs_ran": sel["epochs_ran"],
             "stopped_early": sel["stopped_early"], "ci_resamples": rc["eval"]["bootstrap"], "ci_level": rc["eval"]["ci"],
         })
+        if rc.get("reported"):
+            out["reported"].append({"run_id": rid, **{k: rc["reported"].get(k) for k in ("value", "metric", "role", "source", "notes")}})
         systems = [("model", role, m[role]) for role in ("test", "val") if m.get(role)]
         systems += [(name, "test", b) for name, b in m["baselines"].items()]
         for system, role, scores in systems:
@@ -261,18 +266,26 @@ def _rows_for(board: Board) -> tuple[list[str], list[list[str]]]:
     others = [m for m in SHOWN if m != board.metric]
     level = board.entries[0]["ci_level"] if board.entries and board.entries[0]["ci_level"] else 0.95
     head = ["#", "model", "recipe", f"{board.metric} (%)", f"{round(100 * level)}% CI", *[f"{m} (%)" for m in others],
-            "runs (folds×seeds)", "data"]
+            "reported vs measured (%)", "runs (folds×seeds)", "data"]
     body = []
     for e in board.entries:
         ci = "—" if e["ci_lo"] is None else f"[{100 * e['ci_lo']:.2f}, {100 * e['ci_hi']:.2f}] by {e['ci_unit']}"
         body.append([str(e["rank"]), e["model"] + (" (pretrained)" if e["pretrained"] else ""), e["recipe_name"] or "",
                      _pm(e["mean"], e["std"]), ci, *[_pm(*e["also"][m]) if m in e["also"] else "—" for m in others],
-                     f"{e['n_runs']} ({e['n_folds']}×{e['n_seeds']})",
+                     _vs(e), f"{e['n_runs']} ({e['n_folds']}×{e['n_seeds']})",
                      ("SYNTHETIC " if e["synthetic"] else "") + (e["datasets"] or "")])
     for b in board.baselines:
         body.append(["–", f"baseline: {b['system']}", "", _pm(b["mean"], b["std"]), "—",
-                     *[_pm(*b["also"][m]) for m in others], f"{b['n_folds']} folds", ""])
+                     *[_pm(*b["also"][m]) for m in others], "—", f"{b['n_folds']} folds", ""])
     return head, body
+
+
+def _vs(entry: dict[str, Any]) -> str:
+    """"55.54 vs 53.20 accuracy (test)": the published figure beside the measured mean of the same metric and role."""
+    if entry.get("reported_value") is None:
+        return "—"
+    measured = "—" if entry["reported_measured"] is None else f"{100 * entry['reported_measured']:.2f}"
+    return f"{entry['reported_value']:.2f} vs {measured} {entry['reported_metric']} ({entry['reported_role']})"
 
 
 def _notes(board: Board) -> list[str]:
@@ -284,6 +297,9 @@ def _notes(board: Board) -> list[str]:
     if board.siblings:
         notes.append(f"{board.siblings} other manifest(s) exist for {board.protocol}; they are ranked separately, never together.")
     notes.append("± is the sample std over runs (folds × seeds); the CI is a bootstrap of the pooled test predictions.")
+    sources = [f"{e['recipe_name']}: {e['reported_source']}" for e in board.entries if e.get("reported_value") is not None]
+    if sources:
+        notes.append("Reported figures (from the publication each recipe reproduces, under its own protocol): " + "; ".join(sources) + ".")
     return notes
 
 

@@ -8,7 +8,8 @@ name, then renamed) and holds:
 * ``recipe.yaml``: the fully resolved recipe;
 * ``predictions.parquet``: sample_id, dataset, subject_id, role (val/test), repeat, fold, seed, label,
   pred, probs (class names in the schema metadata ``ferbench_classes``);
-* ``metrics.json``: test and val metrics, the majority and class-prior baselines, the selection rule;
+* ``metrics.json``: test and val metrics, the majority and class-prior baselines, the selection rule
+  (with ``phases`` for a recipe with ``hard_samples``: its epoch then counts within the last phase);
 * ``curves.csv``: one row per epoch; ``confusion.png``: the test confusion matrix;
 * ``result.json``: the one record ``ferbench leaderboard`` ingests (with provenance and environment);
 * ``model.pt``: the selected weights (``runtime.keep_weights``).
@@ -21,6 +22,7 @@ Under torchrun every rank runs the same jobs; rank 0 writes.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as _dt
 import functools
 import json
@@ -68,9 +70,10 @@ class Job:
 def code_version(model_name: str) -> str:
     """ferbench version + hash of the training code + the model's own code version."""
     from .models import model_version
-    from .train import data, evaluate, loop, losses, optim
+    from .train import augment_extra, data, evaluate, hard_samples, loop, losses, losses_metric, optim, sam
 
-    code = source_hash(sys.modules[__name__], data, evaluate, loop, losses, optim)
+    code = source_hash(sys.modules[__name__], data, augment_extra, evaluate, hard_samples, loop, losses, losses_metric,
+                       optim, sam)
     return f"{__version__}+{code}.{model_version(model_name)}"
 
 
@@ -195,8 +198,8 @@ def run_job(job: Job, *, device: str | None = None, callbacks: Sequence = (), pr
     import torch
 
     from .models import adapt_cfg, create_model, model_cfg
-    from .train import loop
-    from .train.data import SAMPLERS, Loader, build_augment, split_indices
+    from .train import hard_samples, loop
+    from .train.data import SAMPLERS, Loader, build_augment, fold_stats, split_indices
     from .train.evaluate import predict
     from .train.losses import LOSSES
     from .train.recipe import component, from_dict, in_chans
@@ -222,43 +225,52 @@ def run_job(job: Job, *, device: str | None = None, callbacks: Sequence = (), pr
     model = create_model(mcfg.name, n_classes, spec.channels, mcfg.pretrained, mcfg.checkpoint, **mcfg.kwargs).to(device)
 
     idx = split_indices(manifest, store, job.repeat, job.fold)
+    if recipe.input.normalize == "train":
+        mean, std = fold_stats(store, idx["train"])
+        spec = dataclasses.replace(spec, mean=mean, std=std)
     stream_workers = 0 if store.cached else workers
     sampler_name, sampler_params = component(recipe.sampler)
-    train_labels = store.labels[idx["train"]]
     per_rank = recipe.train.batch_size // world
     eval_batch = (recipe.eval.batch_size or 2 * recipe.train.batch_size) // world or 1
 
-    loaders = {role: Loader(store, i, eval_batch, train=False, rank=rank, world=world, device=device, workers=stream_workers)
-               for role, i in idx.items() if role != "train"}
-    train_loader = Loader(store, idx["train"], per_rank, train=True, sampler=SAMPLERS[sampler_name](train_labels, **sampler_params),
-                          seed=job.seed, rank=rank, world=world, device=device, workers=stream_workers)
+    def make_loader(indices: np.ndarray, train: bool) -> Loader:
+        if not train:
+            return Loader(store, indices, eval_batch, train=False, rank=rank, world=world, device=device, workers=stream_workers)
+        return Loader(store, indices, per_rank, train=True, sampler=SAMPLERS[sampler_name](store.labels[indices], **sampler_params),
+                      seed=job.seed, rank=rank, world=world, device=device, workers=stream_workers)
+
+    loaders = {role: make_loader(i, False) for role, i in idx.items() if role != "train"}
     val_loader = loaders.get("val")
-    counts = np.bincount(train_labels, minlength=n_classes)
+    counts = np.bincount(store.labels[idx["train"]], minlength=n_classes)
     loss_name, loss_params = component(recipe.loss)
     loss_fn = LOSSES[loss_name](n_classes, counts.tolist(), **loss_params)
     out = Path(recipe.runtime.out_dir)
     work = out / f".{job.name}.partial"
-    fit = loop.fit(model, train_loader, val_loader, spec, recipe, loss_fn, build_augment(recipe.augment), work / "ckpt",
-                   seed=job.seed, n_classes=n_classes, callbacks=callbacks, progress=progress)
+    ckpt = work / "ckpt"
+    fit = loop.fit(model, make_loader(idx["train"], True), val_loader, spec, recipe, loss_fn, build_augment(recipe.augment),
+                   ckpt, seed=job.seed, n_classes=n_classes, callbacks=callbacks, progress=progress)
+    if recipe.hard_samples is not None:
+        fit, ckpt = hard_samples.second_phase(model, fit, ckpt, make_loader, idx["train"], val_loader, spec, recipe, loss_fn,
+                                              work, seed=job.seed, n_classes=n_classes, rank=rank, callbacks=callbacks,
+                                              progress=progress)
 
-    use_best = recipe.train.select == "best" and val_loader is not None
-    if use_best:
-        model.load_state_dict(torch.load(work / "ckpt" / loop.BEST, map_location=device, weights_only=True))
+    use_best = loop.load_selected(model, ckpt, recipe, val_loader is not None)
     selection = {
         "rule": "best" if use_best else "last",
         "reason": None if use_best or recipe.train.select == "last" else "no val role in this fold",
         "monitor": recipe.train.monitor if use_best else None,
-        "epoch": fit.best_epoch if use_best else len(fit.curves) - 1,
+        "epoch": fit.best_epoch if use_best else (fit.phases[-1]["epochs_ran"] if fit.phases else len(fit.curves)) - 1,
         "value": fit.best_value if use_best else None,
         "epochs_ran": len(fit.curves),
         "stopped_early": fit.stopped_early,
         "resumed_from_epoch": fit.resumed_from,
+        "phases": fit.phases or None,
     }
     logits = {r: predict(model, loaders[r], spec, precision=recipe.train.precision,
                          channels_last=recipe.train.channels_last) for r in ("val", "test") if r in loaders}
     if rank == 0:
         env = environment(device, recipe.train.precision, world, time.perf_counter() - t_start, fit.samples_per_s)
-        _write_run(job, recipe, meta, store, idx, logits, counts, fit, selection, env, model)
+        _write_run(job, recipe, meta, store, spec, idx, logits, counts, fit, selection, env, model)
         shutil.rmtree(work, ignore_errors=True)
     if world > 1:
         import torch.distributed as dist
@@ -346,7 +358,7 @@ def _nvidia_driver() -> str | None:
         return None
 
 
-def _write_run(job: Job, recipe, meta, store, idx, logits, train_counts, fit, selection, env, model) -> None:
+def _write_run(job: Job, recipe, meta, store, spec, idx, logits, train_counts, fit, selection, env, model) -> None:
     """Write every output into a temporary sibling, then rename it to the run directory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -378,10 +390,12 @@ def _write_run(job: Job, recipe, meta, store, idx, logits, train_counts, fit, se
         "run_name": job.name,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "recipe": {"name": recipe.name, "hash": recipe.hash(), "model": recipe.model.name,
-                   "modality": recipe.input.modality, "input_size": store.spec.size, "channels": store.spec.channels,
+                   "modality": recipe.input.modality, "input_size": spec.size, "channels": spec.channels,
                    "pretrained": bool(recipe.model.pretrained or recipe.model.checkpoint),
                    "epochs": recipe.train.epochs, "batch_size": recipe.train.batch_size,
-                   "eval": {"bootstrap": recipe.eval.bootstrap, "ci": recipe.eval.ci}},
+                   "input_norm": {"from": recipe.input.normalize, "mean": list(spec.mean), "std": list(spec.std)},
+                   "eval": {"bootstrap": recipe.eval.bootstrap, "ci": recipe.eval.ci},
+                   "reported": dataclasses.asdict(recipe.reported) if recipe.reported else None},
         "protocol": {"name": meta["protocol"], "version": meta.get("version"), "manifest_hash": meta["content_hash"],
                      "seed": meta.get("seed"), "params": meta.get("params"), "n_folds": meta["n_folds"],
                      "n_repeats": meta["n_repeats"], "classes": classes, "leakage": meta.get("leakage")},

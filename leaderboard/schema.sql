@@ -31,6 +31,16 @@ CREATE TABLE runs (
     ci_level        DOUBLE
 );
 
+-- the published figure a run's recipe reproduces (its `reported` block), for runs that have one
+CREATE TABLE reported (
+    run_id  VARCHAR PRIMARY KEY,
+    value   DOUBLE NOT NULL,               -- percent, as published
+    metric  VARCHAR NOT NULL,              -- accuracy, balanced_accuracy, ...
+    role    VARCHAR NOT NULL,              -- the role of this protocol it corresponds to (test / val)
+    source  VARCHAR,                       -- report id and table
+    notes   VARCHAR                        -- what differs from the publication's setup
+);
+
 -- every scalar metric of every run; system = model | majority | prior (the baselines);
 -- metric names: accuracy, balanced_accuracy, macro_f1, weighted_*, recall/<class>
 CREATE TABLE fold_metrics (

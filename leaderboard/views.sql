@@ -34,6 +34,16 @@ SELECT r.manifest_hash, r.recipe_hash, bool_or(d.synthetic) AS synthetic,
 FROM runs r JOIN run_datasets USING (run_id) JOIN datasets d USING (fingerprint)
 GROUP BY ALL;
 
+-- reported vs reproduced: each entry's published figure and the measured mean of the same metric and role
+CREATE VIEW entry_reported AS
+SELECT r.manifest_hash, r.recipe_hash,
+       any_value(p.value) AS reported_value, any_value(p.metric) AS reported_metric,
+       any_value(p.role) AS reported_role, any_value(p.source) AS reported_source,
+       avg(m.value) AS reported_measured
+FROM runs r JOIN reported p USING (run_id)
+JOIN fold_metrics m ON m.run_id = r.run_id AND m.system = 'model' AND m.role = p.role AND m.metric = p.metric
+GROUP BY r.manifest_hash, r.recipe_hash;
+
 -- the leaderboard: models ranked per (protocol, manifest) on each metric, with CIs and flags
 CREATE VIEW leaderboard AS
 SELECT s.protocol, s.manifest_hash, s.metric,
@@ -41,8 +51,10 @@ SELECT s.protocol, s.manifest_hash, s.metric,
        s.model, s.recipe_name, s.recipe_hash, s.modality, s.pretrained,
        s.mean, s.std, s.n_runs, s.n_folds, s.n_seeds,
        i.lo AS ci_lo, i.hi AS ci_hi, i.level AS ci_level, i.unit AS ci_unit,
-       d.synthetic, d.datasets, p.leakage_verdict
+       d.synthetic, d.datasets, p.leakage_verdict,
+       e.reported_value, e.reported_metric, e.reported_role, e.reported_source, e.reported_measured
 FROM entry_scores s
 LEFT JOIN intervals i USING (manifest_hash, recipe_hash, metric)
 LEFT JOIN entry_data d USING (manifest_hash, recipe_hash)
+LEFT JOIN entry_reported e USING (manifest_hash, recipe_hash)
 LEFT JOIN protocols p USING (manifest_hash);

@@ -14,7 +14,10 @@ metadata and scaled either per image (``depth_norm: minmax``: valid pixels to [0
 by ``depth_scale_mm``. Colour channels are /255. All channels are then normalised with mean/std.
 
 Augmentations (``AUGMENTATIONS``) act on whole batches on the training device, after scaling to
-[0, 1] and before normalisation; samplers (``SAMPLERS``) give each epoch's order of training indices.
+[0, 1] and before normalisation, on all channels at once (so a geometric transform moves RGB and
+depth alike; colour changes touch the colour channels only); more in ``augment_extra``. Samplers
+(``SAMPLERS``) give each epoch's order of training indices. ``fold_stats`` gives the per-channel
+mean/std of a fold's train role (``input.normalize: train``).
 """
 
 from __future__ import annotations
@@ -85,13 +88,20 @@ def random(labels: np.ndarray) -> Sampler:
     return lambda rng: rng.permutation(len(labels))
 
 
+def inverse_frequency(labels: np.ndarray) -> np.ndarray:
+    """Per-sample weight 1/N_c (N_c = the count of the sample's class)."""
+    return 1.0 / np.bincount(labels)[labels]
+
+
 @register_sampler
-def class_balanced(labels: np.ndarray, *, replacement: bool = True) -> Sampler:
-    """As many draws as samples, each class equally likely (weights 1/N_c); oversamples rare classes."""
-    counts = np.bincount(labels)
-    p = 1.0 / counts[labels]
+def class_balanced(labels: np.ndarray, *, replacement: bool = True, epoch_factor: float = 1.0) -> Sampler:
+    """``epoch_factor`` × as many draws as samples, each sample weighted 1/N_c, so every class is
+    equally likely; oversamples rare classes (report 000: epoch_factor 2, as PyTorch's
+    WeightedRandomSampler with num_samples = 2 × the training set)."""
+    p = inverse_frequency(labels)
     p = p / p.sum()
-    return lambda rng: rng.choice(len(labels), size=len(labels), replace=replacement, p=p)
+    size = max(1, round(epoch_factor * len(labels)))
+    return lambda rng: rng.choice(len(labels), size=size, replace=replacement, p=p)
 
 
 @register_sampler
@@ -493,7 +503,34 @@ def to_input(batch: Batch, spec: InputSpec, mean: torch.Tensor, std: torch.Tenso
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def fold_stats(store: Store, indices: np.ndarray, chunk: int = 512) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of the model input before normalisation (colour /255, depth as
+    decoded) over ``indices`` (a fold's train role): colour channels over every pixel, depth over
+    its valid (non-zero) pixels. Accumulated in float64, chunk by chunk."""
+    sums = np.zeros((2, store.spec.channels))
+    counts = np.zeros(store.spec.channels)
+    for part in np.array_split(indices, max(1, -(-len(indices) // chunk))):
+        if store.cached:
+            t = torch.from_numpy(part)
+            color = None if store.color is None else store.color.index_select(0, t.to(store.color.device)).cpu().numpy()
+            depth = None if store.depth is None else store.depth.index_select(0, t.to(store.depth.device)).cpu().numpy()
+        else:
+            color, depth = store.decode_batch(part)
+        channels = ([] if color is None else [(c / 255.0, None) for c in np.moveaxis(color, 1, 0)])
+        channels += [] if depth is None else [(depth[:, 0].astype(np.float64), depth[:, 0] > 0)]
+        for k, (values, valid) in enumerate(channels):
+            v = values if valid is None else values[valid]
+            sums[:, k] += (v.sum(), np.square(v).sum())
+            counts[k] += v.size
+    mean = sums[0] / np.maximum(counts, 1)
+    std = np.sqrt(np.maximum(sums[1] / np.maximum(counts, 1) - mean**2, 0.0))
+    return tuple(float(m) for m in mean), tuple(float(max(s, 1e-6)) for s in std)
+
+
 def norm_tensors(spec: InputSpec, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     return mean, std
+
+
+from . import augment_extra  # noqa: E402,F401  (registers randaugment, resized_crop)

@@ -4,8 +4,10 @@ DDP, per-epoch validation, early stopping, model selection on the val role, chec
 ``train.batch_size`` is the number of samples per forward pass summed over ranks (each rank gets
 batch_size / world); ``accum_steps`` forward passes make one optimiser step. After every epoch the
 loop writes ``last.pt`` (everything needed to resume) and, when the monitored val value improved,
-``best.pt`` (weights only) into its checkpoint folder, atomically. Random streams are seeded from
-(seed, epoch, rank), so a resumed run continues exactly as an uninterrupted one would.
+``best.pt`` (weights only) into its checkpoint folder, atomically; a loss with state (the centers of
+center/island loss) is checkpointed with it. Random streams are seeded from (seed, epoch, rank), so a
+resumed run continues exactly as an uninterrupted one would. With the ``sam`` optimizer each batch
+takes SAM's two passes (``sam.sam_step``); a loss that needs the model's features is attached first.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .data import Augment, InputSpec, Loader, norm_tensors, to_input
 from .evaluate import autocast, nll, predict
 from .optim import OPTIMIZERS, SCHEDULERS
 from .recipe import Recipe, component
+from .sam import SAM, sam_step
 
 LAST, BEST = "last.pt", "best.pt"
 
@@ -42,6 +45,8 @@ class FitResult:
     train_seconds: float = 0.0
     train_samples: int = 0
     resumed_from: int | None = None
+    #: for multi-phase training (``hard_samples``): one summary per phase
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def samples_per_s(self) -> float:
@@ -67,12 +72,23 @@ def _barrier(world: int) -> None:
         dist.barrier()
 
 
-def _score(recipe: Recipe, val: dict[str, float] | None, train_loss: float) -> float:
-    """The monitored value, higher = better (validation when there is a val role, else -train loss)."""
+def _score(recipe: Recipe, val: dict[str, float] | None, train_loss: float, monitor: str | None = None) -> float:
+    """The monitored value (``monitor`` or ``train.monitor``), higher = better (validation when there
+    is a val role, else -train loss)."""
     if val is None:
         return -train_loss
-    monitor = recipe.train.monitor
+    monitor = monitor or recipe.train.monitor
     return -val["loss"] if monitor == "loss" else val[monitor]
+
+
+def load_selected(model: nn.Module, ckpt_dir: Path, recipe: Recipe, has_val: bool) -> bool:
+    """Load the weights a finished ``fit`` selects: the best val epoch (``train.select: best`` with a
+    val role), else keep the last; True when the best were loaded."""
+    if recipe.train.select != "best" or not has_val:
+        return False
+    device = next(model.parameters()).device
+    model.load_state_dict(torch.load(ckpt_dir / BEST, map_location=device, weights_only=True))
+    return True
 
 
 def validate(model: nn.Module, loader: Loader, spec: InputSpec, recipe: Recipe, n_classes: int) -> dict[str, float]:
@@ -110,7 +126,8 @@ def fit(
     name, params = component(recipe.scheduler)
     schedule = SCHEDULERS[name](optimizer, cfg.epochs, steps_per_epoch, **params)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    loss_fn = loss_fn.to(device)
+    loss_fn = loss_fn.to(device).train()
+    tap = loss_fn.attach(model) if hasattr(loss_fn, "attach") else None
     mean, std = norm_tensors(spec, device)
 
     result, start = FitResult(), 0
@@ -121,6 +138,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
+        if "loss" in state:
+            loss_fn.load_state_dict(state["loss"])
         result = state["result"]
         start = result.resumed_from = state["epoch"] + 1
     if rank == 0:
@@ -145,7 +164,7 @@ def fit(
                "samples_per_s": n / seconds if seconds else 0.0}
         result.curves.append(row)
         if schedule.interval == "epoch":
-            schedule.step(value)
+            schedule.step(_score(recipe, val_scores, train_loss, schedule.monitor))
         if result.best_value is None or value > result.best_value:
             result.best_value, result.best_epoch = value, epoch
             if rank == 0:
@@ -154,13 +173,16 @@ def fit(
         result.stopped_early = patience is not None and val is not None and epoch - result.best_epoch >= patience
         if rank == 0:
             _save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "result": result}, last)
+                   "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "loss": loss_fn.state_dict(),
+                   "result": result}, last)
             if progress:
                 shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds"))
                 print(f"epoch {epoch + 1}/{cfg.epochs}: {shown} ({seconds:.1f}s)", file=sys.stderr)
         _barrier(world)
         for cb in callbacks:
             cb(epoch, row)
+    if tap is not None:
+        tap.remove()
     return result
 
 
@@ -178,22 +200,32 @@ def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn,
     optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader):
         x = to_input(batch, spec, mean, std, augment, gen, cfg.channels_last)
-        boundary = (i + 1) % accum == 0 or i + 1 == n_batches
-        sync = model.no_sync() if isinstance(model, nn.parallel.DistributedDataParallel) and not boundary else nullcontext()
-        with sync:
+
+        def forward(update_loss_state: bool = True, x=x, label=batch.label):
+            loss_fn.train(update_loss_state)  # SAM's second pass leaves the loss's state (centers) alone
             with autocast(device, cfg.precision):
                 logits = model(x)
-                loss = loss_fn(logits.float(), batch.label)
-            scaler.scale(loss / accum).backward()
-        if boundary:
-            if cfg.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            if schedule.interval == "step":
-                schedule.step()
+                return logits, loss_fn(logits.float(), label)
+
+        if isinstance(optimizer, SAM):
+            logits, loss = sam_step(model, optimizer, scaler, forward, cfg.grad_clip)
+            loss_fn.train()
+            stepped = True
+        else:
+            stepped = (i + 1) % accum == 0 or i + 1 == n_batches
+            sync = model.no_sync() if isinstance(model, nn.parallel.DistributedDataParallel) and not stepped else nullcontext()
+            with sync:
+                logits, loss = forward()
+                scaler.scale(loss / accum).backward()
+            if stepped:
+                if cfg.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+        if stepped and schedule.interval == "step":
+            schedule.step()
         b = batch.label.shape[0]
         total_loss += loss.detach() * b
         correct += (logits.detach().argmax(1) == batch.label).sum()

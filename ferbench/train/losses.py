@@ -1,7 +1,9 @@
 """Losses, registered by name: ``LOSSES[name](num_classes, class_counts, **recipe_params) -> nn.Module``.
 
 The first two arguments come from the run (number of classes, training-set count per class);
-the keyword-only ones are what a recipe's ``loss:`` section may set.
+the keyword-only ones are what a recipe's ``loss:`` section may set. Cross-entropy lives here;
+focal, center and island loss in ``losses_metric``. A loss that needs the model's deep features
+has an ``attach(model)`` method, which the loop calls before training.
 """
 
 from __future__ import annotations
@@ -50,3 +52,5 @@ def ce(num_classes: int, class_counts: Sequence[int], *, label_smoothing: float 
     """Cross-entropy, optionally label-smoothed and class-weighted."""
     return nn.CrossEntropyLoss(weight=weights_for(class_weights, class_counts), label_smoothing=label_smoothing)
 
+
+from . import losses_metric  # noqa: E402,F401  (registers focal, center, island)

@@ -12,9 +12,10 @@ Component sections hold ``name`` plus that component's keyword parameters, check
 factory registered under ``name`` (``ferbench.train.losses.LOSSES`` etc.).
 
 The recipe hash covers what changes results; it leaves out the recipe's name and description,
-the ``runtime`` section, the ``data`` section and ``protocol.manifest`` (the data are identified by
-the dataset fingerprints and the manifest's content hash instead), and the seed/fold/repeat
-selection (each job carries its own).
+the ``reported`` block (the published figure the recipe reproduces, shown on the leaderboard beside
+the measured one), the ``runtime`` section, the ``data`` section and ``protocol.manifest`` (the data
+are identified by the dataset fingerprints and the manifest's content hash instead), and the
+seed/fold/repeat selection (each job carries its own).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ import yaml
 
 from ..errors import FerbenchError
 from ..fingerprint import hash_obj
+from .metrics import SCALARS
 
 COMPONENT_SECTIONS = ("sampler", "loss", "optimizer", "scheduler")
-NOT_HASHED = ("name", "description", "runtime", "data", "seeds", "folds", "repeats", "protocol.manifest")
+NOT_HASHED = ("name", "description", "reported", "runtime", "data", "seeds", "folds", "repeats", "protocol.manifest")
+METRICS = Literal[SCALARS]  # type: ignore[valid-type]
 
 
 class RecipeError(FerbenchError):
@@ -81,6 +84,9 @@ class InputCfg:
     #: per-channel normalisation after scaling to [0, 1]; null = the model's default config
     mean: list[float] | None = None
     std: list[float] | None = None
+    #: "model": mean/std above (or the model's); "train": each fold's own train-role statistics
+    #: (colour over all pixels, depth over valid pixels), recorded in the run's result
+    normalize: Literal["model", "train"] = "model"
     #: "minmax": each depth map's valid pixels to [0.1, 1] (0 = no data); "scale": millimetres / depth_scale_mm
     depth_norm: Literal["minmax", "scale"] = "minmax"
     depth_scale_mm: float = 200.0
@@ -100,6 +106,32 @@ class TrainCfg:
     monitor: Literal["balanced_accuracy", "accuracy", "macro_f1", "loss"] = "balanced_accuracy"
     #: which epoch's weights are tested: the best on val, or the last
     select: Literal["best", "last"] = "best"
+
+
+@dataclass
+class HardSamplesCfg:
+    """Report 001's second phase (``ferbench.train.hard_samples``), run after the recipe's training."""
+
+    #: epochs on the training samples the first phase misclassifies (no augmentation)
+    epochs: int = 20
+    #: then epochs on the whole training set with ``augment`` (early stopping and selection as ``train``)
+    augment_epochs: int = 20
+    augment: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ReportedCfg:
+    """The published figure a recipe reproduces (documentation: not hashed, shown on the leaderboard)."""
+
+    #: in percent, as published
+    value: float
+    metric: METRICS = "accuracy"
+    #: the role the publication's figure corresponds to in this recipe's protocol
+    role: Literal["test", "val"] = "test"
+    #: report id and table, e.g. "report 000, Table 6.1"
+    source: str = ""
+    #: what differs between the publication's setup and this recipe
+    notes: str = ""
 
 
 @dataclass
@@ -138,7 +170,9 @@ class Recipe:
     optimizer: dict = field(default_factory=lambda: {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05})
     scheduler: dict = field(default_factory=lambda: {"name": "cosine"})
     train: TrainCfg = field(default_factory=TrainCfg)
+    hard_samples: HardSamplesCfg | None = None
     eval: EvalCfg = field(default_factory=EvalCfg)
+    reported: ReportedCfg | None = None
     runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,6 +272,10 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     for key in raw:
         if key not in names:
             raise _unknown_key(str(key), names, where)
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in raw]
+    if required:
+        raise RecipeError(f"{where.rstrip('.') or 'recipe'} needs {', '.join(required)}")
     return cls(**{k: _coerce(v, hints[k], where + k) for k, v in raw.items()})
 
 
@@ -329,6 +367,8 @@ def _check_components(recipe: Recipe) -> None:
         _check_component(section, getattr(recipe, section), section)
     for i, spec in enumerate(recipe.augment):
         _check_component("augment", spec, f"augment[{i}]")
+    for i, spec in enumerate(recipe.hard_samples.augment if recipe.hard_samples else []):
+        _check_component("augment", spec, f"hard_samples.augment[{i}]")
 
 
 _CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
@@ -346,6 +386,12 @@ def _check_semantics(r: Recipe) -> None:
             raise RecipeError(f"train.{key} must be at least 1")
     if not r.seeds:
         raise RecipeError("seeds must list at least one seed")
+    if r.input.normalize == "train" and (r.input.mean is not None or r.input.std is not None):
+        raise RecipeError("input.normalize=train computes mean/std per fold: leave input.mean and input.std null")
+    if r.hard_samples is not None and (r.hard_samples.epochs < 0 or r.hard_samples.augment_epochs < 1):
+        raise RecipeError("hard_samples: epochs must be at least 0 and augment_epochs at least 1")
+    if r.optimizer["name"] == "sam" and r.train.accum_steps != 1:
+        raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1")
 
 
 def component(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
