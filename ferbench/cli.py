@@ -11,7 +11,7 @@ from .errors import FerbenchError
 
 #: Sub-command modules, in the order ``ferbench --help`` lists them. Each defines
 #: ``register(subparsers)`` which adds its parser and sets ``func`` (args -> exit code).
-COMMANDS = ("datasets", "convert", "info", "merge", "protocols", "split", "verify", "models", "run", "sweep", "leaderboard", "bench", "synth")
+COMMANDS = ("demo", "datasets", "convert", "info", "merge", "protocols", "split", "verify", "models", "run", "sweep", "leaderboard", "bench", "synth")
 
 
 def build_parser() -> argparse.ArgumentParser:
