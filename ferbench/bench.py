@@ -9,6 +9,7 @@ registered in ``BENCHMARKS`` (name → function) with its small test sizes in ``
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -299,6 +300,15 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "protocols": _lazy("ferbench.protocols.bench", "bench_protocols"),
     "verify": _lazy("ferbench.protocols.bench", "bench_verify"),
     "leaderboard": bench_leaderboard,
+}
+#: GPU benchmarks added by ``ferbench bench --device cuda``: runner train samples/s against the
+#: train step of timm's own benchmark script (channels-last, bf16 autocast, resident data) for
+#: the same model, batch and precision. Goal: ≥ 0.9× timm, i.e. time ratio ≤ 1.11.
+GPU: dict[str, Callable[..., dict[str, Any]]] = {
+    f"loop_cuda_{tag}": functools.partial(
+        _lazy("ferbench.train.bench", "bench_loop"), model=model, size=224, batch=batch, n=batch * 20,
+        epochs=3, device="cuda", precision="bf16", channels_last=True)
+    for tag, model, batch in (("resnet50", "timm/resnet50", 256), ("vit_b16", "timm/vit_base_patch16_224", 128))
 }
 #: name → keyword arguments for ``--quick`` (test-sized runs).
 QUICK: dict[str, dict[str, Any]] = {

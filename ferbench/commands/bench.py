@@ -12,17 +12,19 @@ from typing import Any
 from ..errors import FerbenchError
 
 
-def run_benchmarks(names: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
-    """Run the named benchmarks (all by default); ``quick`` uses their small test sizes."""
-    from ..bench import BENCHMARKS, QUICK
+def run_benchmarks(names: list[str] | None = None, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Run the named benchmarks (all by default); ``quick`` uses their small test sizes;
+    ``device="cuda"`` adds the GPU training-throughput benchmarks (``GPU``)."""
+    from ..bench import BENCHMARKS, GPU, QUICK
 
-    unknown = sorted(set(names or ()) - set(BENCHMARKS))
+    known = {**BENCHMARKS, **(GPU if device == "cuda" else {})}
+    unknown = sorted(set(names or ()) - set(known))
     if unknown:
-        raise FerbenchError(f"unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
+        raise FerbenchError(f"unknown benchmark(s) {unknown}; known: {sorted(known)} (GPU ones need --device cuda)")
     results = {}
-    for name in names or BENCHMARKS:
+    for name in names or known:
         print(f"bench {name} ...", flush=True)
-        results[name] = BENCHMARKS[name](**(QUICK.get(name, {}) if quick else {}))
+        results[name] = known[name](**(QUICK.get(name, {}) if quick else {}))
     return {
         "quick": quick,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -59,7 +61,7 @@ def _goal(r: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = run_benchmarks(args.only, args.quick)
+    report = run_benchmarks(args.only, args.quick, args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -74,4 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
     p.add_argument("--out", default=".", help="directory for bench.json and bench.md (default: here)")
     p.add_argument("--quick", action="store_true", help="small sizes (seconds, for tests)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda adds GPU train throughput of the runner vs a timm-benchmark-style loop")
     p.set_defaults(func=run)
