@@ -153,6 +153,24 @@ def test_ray_executor_asks_for_ray(toy, tmp_path, monkeypatch):
         sweep(jobs, executor="ray")
 
 
+def test_ray_executor_runs_the_same_jobs_on_a_local_cluster(toy, tmp_path):
+    import ray
+
+    from ferbench import leaderboard
+    from ferbench.sweep import collect, sweep
+
+    recipe = tf.write_recipe(tmp_path / "r.yaml", toy[1], tmp_path / "runs")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        first = sweep(collect([recipe], folds=[0, 1]), executor="ray", device="cpu")
+        assert (len(first.done), first.failed, first.skipped) == (2, {}, [])
+        again = sweep(collect([recipe], folds=[0, 1]), executor="ray", device="cpu")
+        assert (again.done, sorted(again.skipped)) == ([], sorted(first.done))
+    finally:
+        ray.shutdown()
+    assert leaderboard.ingest([tmp_path / "runs"], tmp_path / "lb.duckdb") == 2
+
+
 def test_leaky_manifest_needs_allow_leakage(toy, tmp_path):
     m = read_manifest(toy[1])
     m.meta["leakage"] = {**m.meta["leakage"], "verdict": "leaky-allowed"}
