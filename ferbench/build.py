@@ -374,10 +374,7 @@ def convert(
     schema = make_schema(loader.extra_fields, meta)
 
     workers = workers or os.cpu_count() or 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with _staged(out) as tmp:
         writer = _ShardWriter(tmp, schema)
         hasher = RowHasher()
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
@@ -426,15 +423,26 @@ def convert(
         }
         _write_json(tmp / DATASET_CARD, card)
         _write_json(tmp / BUILD_REPORT, build_report)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return BuildResult(out, len(rows_meta), fingerprint, build_report)
 
 
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to write into: moved into place when the block succeeds,
+    removed when it raises (an interrupted build leaves no partial dataset)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -490,10 +498,7 @@ def write_dataset(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with _staged(out) as tmp:
         shards: list[str] = []
         digests: list[str] = []
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
@@ -524,10 +529,6 @@ def write_dataset(
         keys = ("name", "layout", "fingerprint", "num_rows", "null_labels", "counts")
         _write_json(tmp / DATASET_CARD, full_card)
         _write_json(tmp / BUILD_REPORT, {**{k: full_card.get(k) for k in keys}, **report})
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return BuildResult(out, len(rows_meta), full_card["fingerprint"], report)
 
 
