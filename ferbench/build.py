@@ -1,15 +1,17 @@
 """Raw directory → loader → validated rows → Parquet shards + build report, written atomically.
 
-Rows are converted in ``sample_id`` order (never file-system order), in worker processes that
-also hash them and build Arrow batches (handed back through spool files, cheaper than pipes),
-and written row group by row group in shards of bounded size to a temporary sibling directory
-that is renamed into place only when everything succeeded. Converting the same raw data twice
-gives byte-identical shards and the same fingerprint, whatever the number of workers.
+Items are sorted by ``sample_id`` (never file-system order) and cut into blocks of a fixed
+number of items. Worker processes load, check, hash and write each block as Parquet files of
+bounded size into a temporary sibling directory; the builder only tallies faults, counts and
+content-hash streams, names the files in order and renames the directory into place when everything
+succeeded. The encoded image bytes are read once and written once. Converting the same raw data
+twice gives byte-identical shards and the same fingerprint, whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -31,15 +33,19 @@ from . import __version__
 from .datasets import get_loader
 from .datasets.base import DatasetLoader, Item
 from .errors import ConversionError, FerbenchError, SampleError
-from .fingerprint import RowHasher, hash_obj, row_bytes, source_hash
-from .schema import CORE_NAMES, SCHEMA_VERSION, SchemaError, make_schema, validate
+from .fingerprint import ContentHash, hash_obj, source_hash
+from .schema import CORE_NAMES, IMAGE_TYPE, SCHEMA_VERSION, make_schema, validate
 
 #: A raw root holding this file was written by ``ferbench synth``: its rows are marked synthetic.
 SYNTHETIC_MARKER = "FERBENCH_SYNTHETIC"
 DATASET_CARD = "dataset.json"
 BUILD_REPORT = "build_report.json"
+#: Conversion writes one or more files per block of this many consecutive items (in sample_id
+#: order): a worker's task. Merged datasets are cut every SHARD_ROWS rows instead.
+BLOCK_ITEMS = 2048
 SHARD_ROWS = 20_000
 SHARD_BYTES = 256 << 20
+ROW_GROUP_ROWS = 1000
 MAX_LISTED_FAULTS = 10_000
 
 
@@ -82,62 +88,122 @@ class BuildResult:
 
 
 # -- worker side --------------------------------------------------------------------------------
-_WORKER: tuple[DatasetLoader, pa.Schema] | None = None
+@dataclass(frozen=True)
+class _Cuts:
+    """How rows are cut into files: blocks of ``block_items`` consecutive items (one worker task
+    each), row groups of ``group_rows`` rows, a new file once one holds ``file_bytes`` image bytes."""
 
-
-def _init_worker(loader: DatasetLoader, schema: pa.Schema) -> None:
-    global _WORKER
-    _WORKER = (loader, schema)
+    block_items: int
+    group_rows: int
+    file_bytes: int
 
 
 @dataclass
-class _Chunk:
-    """A run of consecutive items as loaded by a worker: their rows as one Arrow batch (in memory,
-    or spooled to an Arrow IPC file by a worker process), plus the per-row facts the builder
-    tallies (faults in item order, fingerprint bytes, counts, image sizes)."""
+class _Job:
+    """Everything a worker needs, handed over once (inherited on fork): blocks are then named by
+    their index alone, so no item is pickled per task."""
 
-    batch: pa.RecordBatch | None = None
-    spooled: str | None = None
+    loader: DatasetLoader
+    schema: pa.Schema
+    cuts: _Cuts
+    items: list[Item]
+    directory: Path
+
+    def block(self, index: int) -> list[Item]:
+        size = self.cuts.block_items
+        return self.items[index * size : (index + 1) * size]
+
+
+_JOB: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _JOB
+    _JOB = job
+
+
+@dataclass
+class _Block:
+    """What converting one block of items gave: its Parquet files (in row order), its faults (in
+    item order), its rows' ``ContentHash`` streams and, per row, the facts the builder counts."""
+
+    files: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
-    hashed: list[bytes] = field(default_factory=list)
+    streams: dict[str, bytes] = field(default_factory=dict)
     meta: list[tuple[str | None, int | None, str | None]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-
-    def take_batch(self) -> pa.RecordBatch | None:
-        """The rows' batch; a spooled one is read back and its file removed."""
-        if self.spooled is not None:
-            with pa.OSFile(self.spooled) as source:
-                self.batch = pa.ipc.open_stream(source).read_next_batch()
-            os.unlink(self.spooled)
-            self.spooled = None
-        return self.batch
 
 
-def _load_chunk(items: list[Item], spool: str | None = None) -> _Chunk:
-    """Load a run of items; with ``spool`` (a file path) the batch is written there instead of
-    being pickled back: a file in the page cache is several times cheaper than a pipe."""
-    assert _WORKER is not None
-    loader, schema = _WORKER
-    chunk, rows, names = _Chunk(), [], schema.names
+def _convert_block(index: int) -> _Block:
+    """Load, check, hash and write block ``index`` of the job's items as Parquet files.
+
+    Runs in a worker process: the rows never travel back to the builder, only what it counts.
+    Files are cut per row, so their bytes depend on the items alone, not on who converted them.
+    """
+    assert _JOB is not None
+    loader, schema, items = _JOB.loader, _JOB.schema, _JOB.block(index)
+    block, names = _Block(), tuple(schema.names)
+    files = _FileCutter(_JOB.directory, f"block-{index:06d}", schema, _JOB.cuts)
     for item in items:
         try:
             value = loader.load(item)
         except SampleError as exc:
             row = exc.row if exc.row is not None else item.row
-            chunk.faults.append(Fault(exc.kind, exc.reason, exc.file or item.source, row))
+            block.faults.append(Fault(exc.kind, exc.reason, exc.file or item.source, row))
             continue
-        row = _complete(value, loader, names)
-        chunk.hashed.append(row_bytes(row))
-        chunk.meta.append((row["source_split"], row["label"], row["subject_id"]))
-        chunk.sizes.append(_row_bytes(row))
-        rows.append(row)
-    if rows:
-        chunk.batch = _to_batch(rows, schema)
-    if rows and spool is not None:
-        with pa.OSFile(spool, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            writer.write_batch(chunk.batch)
-        chunk.batch, chunk.spooled = None, spool
-    return chunk
+        row = _complete(value, item, loader, names)
+        block.meta.append((row["source_split"], row["label"], row["subject_id"]))
+        files.add(row)
+    block.files = files.close()
+    block.streams = {name: b"".join(pieces) for name, pieces in files.streams.items()}
+    return block
+
+
+class _FileCutter:
+    """Writes rows as row groups of ``group_rows`` into ``<stem>-NNN.parquet`` files, starting a
+    new file after the row that brings one to ``file_bytes`` image bytes; collects the rows'
+    ``ContentHash`` streams on the way."""
+
+    def __init__(self, directory: Path, stem: str, schema: pa.Schema, cuts: _Cuts):
+        self.dir, self.stem, self.schema, self.cuts = directory, stem, schema, cuts
+        self.options = parquet_options(schema)
+        self.writer: pq.ParquetWriter | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.nbytes = 0
+        self.files: list[str] = []
+        self.streams: defaultdict[str, list[bytes]] = defaultdict(list)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.nbytes += _image_bytes(row)
+        if self.nbytes >= self.cuts.file_bytes:
+            self._write_group()
+            self._close_file()
+        elif len(self.rows) == self.cuts.group_rows:
+            self._write_group()
+
+    def close(self) -> list[str]:
+        if self.rows:
+            self._write_group()
+        if self.writer is not None:
+            self._close_file()
+        return self.files
+
+    def _write_group(self) -> None:
+        table = pa.Table.from_batches([_to_batch(self.rows, self.schema)])
+        validate(table)
+        for name, piece in ContentHash.streams(table).items():
+            self.streams[name].append(piece)
+        if self.writer is None:
+            name = f"{self.stem}-{len(self.files):03d}.parquet"
+            self.writer = pq.ParquetWriter(self.dir / name, self.schema, **self.options)
+            self.files.append(name)
+        self.writer.write_table(table, row_group_size=len(self.rows))
+        self.rows = []
+
+    def _close_file(self) -> None:
+        assert self.writer is not None
+        self.writer.close()
+        self.writer, self.nbytes = None, 0
 
 
 def _to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
@@ -146,11 +212,24 @@ def _to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
     columns = []
     for f in schema:
         values = [row[f.name] for row in rows]
-        if any(isinstance(v, np.ndarray) for v in values):
+        if f.type == IMAGE_TYPE:
+            columns.append(_image_array(values))
+        elif any(isinstance(v, np.ndarray) for v in values):
             columns.append(_points_array(values, f.type))
         else:
             columns.append(pa.array(values, f.type))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _image_array(values: list[dict[str, Any] | None]) -> pa.Array:
+    """An image struct column from its values, built from its two child arrays (twice as fast
+    as converting the dicts)."""
+    present = [v if v is not None else {"bytes": None, "path": None} for v in values]
+    return pa.StructArray.from_arrays(
+        [pa.array([v["bytes"] for v in present], pa.binary()), pa.array([v["path"] for v in present], pa.string())],
+        fields=list(IMAGE_TYPE),
+        mask=pa.array([v is None for v in values]),
+    )
 
 
 def _points_array(values: list[Any], typ: pa.DataType) -> pa.Array:
@@ -169,35 +248,33 @@ def _points_array(values: list[Any], typ: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(points)]).astype(np.int32)), inner, typ, mask=mask)
 
 
-def _loaded(
-    loader: DatasetLoader, schema: pa.Schema, items: list[Item], workers: int, spool: Path
-) -> Iterator[tuple[int, _Chunk]]:
-    """(number of items, chunk) for consecutive runs of ``items``, in order.
+def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
+    """(number of items, block) for consecutive blocks of the job's items, in order.
 
-    Worker processes turn rows into Arrow batches themselves and spool them to files under
-    ``spool``, so the builder process only tallies and writes. At most ``2 * workers + 1`` runs
-    are in flight, which bounds memory. The output does not depend on the run length (shards
-    are cut per row, the fingerprint is per row).
+    Blocks are a fixed number of items, so the files do not depend on the number of workers.
+    Worker processes write them; at most ``2 * workers + 1`` blocks are in flight, and leaving
+    early (``--strict``, an interrupt) cancels the blocks not yet started.
     """
-    size = max(1, min(256, len(items) // (workers * 8)))
-    runs = [items[i : i + size] for i in range(0, len(items), size)]
-    if workers <= 1 or len(items) < 64:
-        _init_worker(loader, schema)
-        yield from ((len(run), _load_chunk(run)) for run in runs)
+    count = -(-len(job.items) // job.cuts.block_items)
+    if workers <= 1 or count <= 1:
+        _init_worker(job)
+        yield from ((len(job.block(i)), _convert_block(i)) for i in range(count))
         return
-    spool.mkdir()
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     pa.array([0])  # pyarrow imports pandas on first use (~0.25 s): once here, not in every forked worker
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(loader, schema)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job,))
+    try:
         pending: deque[tuple[int, Future]] = deque()
-        for i, run in enumerate(runs):
-            pending.append((len(run), pool.submit(_load_chunk, run, str(spool / f"{i:06d}.arrow"))))
+        for i in range(count):
+            pending.append((len(job.block(i)), pool.submit(_convert_block, i)))
             if len(pending) > 2 * workers:
                 n, future = pending.popleft()
                 yield n, future.result()
         while pending:
             n, future = pending.popleft()
             yield n, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- builder side -------------------------------------------------------------------------------
@@ -213,18 +290,26 @@ def converter_fingerprint(loader: DatasetLoader) -> str:
     )
 
 
-def _complete(row: dict[str, Any], loader: DatasetLoader, names: list[str]) -> dict[str, Any]:
+def _complete(row: dict[str, Any], item: Item, loader: DatasetLoader, names: list[str]) -> dict[str, Any]:
+    """A loaded row with every schema column (missing ones null), its dataset and canonical label."""
     row.setdefault("dataset", loader.name)
+    if row.get("sample_id") != item.sample_id:
+        raise FerbenchError(f"{loader.name}.load gave sample_id {row.get('sample_id')!r} for item {item.sample_id!r}")
     if "label" not in row:
         raw = row.get("label_raw")
         row["label"] = None if raw is None else loader.canonical(raw)
-    unknown = set(row) - set(names)
-    if unknown:
-        raise FerbenchError(f"{loader.name}.load returned unknown columns {sorted(unknown)}")
+    if len(row) > len(names) or not row.keys() <= _known(names):
+        unknown = sorted(set(row) - set(names))
+        raise FerbenchError(f"{loader.name}.load returned unknown columns {unknown}")
     return {name: row.get(name) for name in names}
 
 
-def _row_bytes(row: dict[str, Any]) -> int:
+@functools.lru_cache(maxsize=16)
+def _known(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names)
+
+
+def _image_bytes(row: dict[str, Any]) -> int:
     return sum(len(v["bytes"] or b"") for k in ("rgb", "depth") if (v := row.get(k)) is not None)
 
 
@@ -234,7 +319,6 @@ def _row_bytes(row: dict[str, Any]) -> int:
 #: nor floats, where trying it costs more time than the rest of the write.
 _RAW_COLUMNS = ("rgb.bytes", "depth.bytes")
 _UNIQUE_COLUMNS = ("sample_id", "rgb.path", "depth.path")
-ROW_GROUP_ROWS = 1000
 
 
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
@@ -258,61 +342,6 @@ def _leaves(prefix: str, typ: pa.DataType) -> Iterator[tuple[str, pa.DataType]]:
         yield from _leaves(f"{prefix}.list.element", typ.value_type)
     else:
         yield prefix, typ
-
-
-class _ShardWriter:
-    """Streams rows into shards of at most SHARD_ROWS rows or ~SHARD_BYTES image bytes.
-
-    Each row group (ROW_GROUP_ROWS rows) is validated and written as soon as it is complete, so
-    writing overlaps loading. Cuts depend only on the row sequence, so the bytes do not depend
-    on how the rows arrived (workers, run length).
-    """
-
-    def __init__(self, directory: Path, schema: pa.Schema):
-        self.dir, self.schema, self.options = directory, schema, parquet_options(schema)
-        self.writer: pq.ParquetWriter | None = None
-        self.group: list[pa.RecordBatch] = []
-        self.group_rows = self.rows = self.nbytes = 0
-        self.ids: set[str] = set()
-        self.shards: list[str] = []
-
-    def add(self, batch: pa.RecordBatch, sizes: list[int]) -> None:
-        start = 0
-        for i, size in enumerate(sizes):
-            self.group_rows, self.rows, self.nbytes = self.group_rows + 1, self.rows + 1, self.nbytes + size
-            shard_full = self.rows >= SHARD_ROWS or self.nbytes >= SHARD_BYTES
-            if shard_full or self.group_rows == ROW_GROUP_ROWS:
-                self.group.append(batch.slice(start, i + 1 - start))
-                start = i + 1
-                self._write_group()
-                if shard_full:
-                    self._close_shard()
-        if start < len(sizes):
-            self.group.append(batch.slice(start))
-
-    def close(self) -> None:
-        if self.group:
-            self._write_group()
-        if self.writer is not None:
-            self._close_shard()
-
-    def _write_group(self) -> None:
-        table = pa.Table.from_batches(self.group, schema=self.schema).combine_chunks()
-        validate(table)
-        ids = set(table.column("sample_id").to_pylist())
-        if not ids.isdisjoint(self.ids):
-            raise SchemaError(f"sample_id is not unique: {sorted(ids & self.ids)[:3]}")
-        self.ids |= ids
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.dir / f"part-{len(self.shards):05d}.parquet", self.schema, **self.options)
-        self.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        self.group, self.group_rows = [], 0
-
-    def _close_shard(self) -> None:
-        assert self.writer is not None
-        self.writer.close()
-        self.shards.append(f"part-{len(self.shards):05d}.parquet")
-        self.writer, self.rows, self.nbytes, self.ids = None, 0, 0, set()
 
 
 def _counts(rows_meta: Iterable[tuple[str | None, int | None, str | None]]) -> dict[str, Any]:
@@ -375,26 +404,26 @@ def convert(
 
     workers = workers or os.cpu_count() or 1
     with _staged(out) as tmp:
-        writer = _ShardWriter(tmp, schema)
-        hasher = RowHasher()
+        content = ContentHash()
+        files: list[str] = []
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
+        job = _Job(loader, schema, _Cuts(BLOCK_ITEMS, ROW_GROUP_ROWS, SHARD_BYTES), items, tmp)
         bar = _progress(len(items), f"convert {name}", progress)
-        with contextlib.closing(_loaded(loader, schema, items, workers, tmp / ".spool")) as chunks:
-            for n, chunk in chunks:
+        with contextlib.closing(_converted_blocks(job, workers)) as blocks:
+            for n, block in blocks:
                 bar.update(n)
-                for fault in chunk.faults:
+                for fault in block.faults:
                     report.fault(fault.kind, fault.reason, fault.file, fault.row)
-                for data in chunk.hashed:
-                    hasher.update_bytes(data)
-                rows_meta += chunk.meta
-                if (batch := chunk.take_batch()) is not None:
-                    writer.add(batch, chunk.sizes)
-        shutil.rmtree(tmp / ".spool", ignore_errors=True)
+                content.update(block.streams)
+                rows_meta += block.meta
+                files += block.files
         bar.close()
         if not rows_meta:
             raise ConversionError(f"{name}: no sample could be converted from {raw_dir} (see faults: {dict(report.kinds)})")
-        writer.close()
-        fingerprint = hash_obj({"schema": SCHEMA_VERSION, "rows": hasher.hexdigest(64)})
+        shards = [f"part-{i:05d}.parquet" for i in range(len(files))]
+        for temp_name, shard in zip(files, shards):
+            os.replace(tmp / temp_name, tmp / shard)
+        fingerprint = _fingerprint(content)
         card = {
             "name": loader.name,
             "title": loader.title,
@@ -407,7 +436,7 @@ def convert(
             "synthetic": synthetic,
             "num_rows": len(rows_meta),
             "null_labels": sum(1 for _, label, _ in rows_meta if label is None),
-            "shards": writer.shards,
+            "shards": shards,
             "counts": _counts(rows_meta),
         }
         build_report = {
@@ -424,6 +453,11 @@ def convert(
         _write_json(tmp / DATASET_CARD, card)
         _write_json(tmp / BUILD_REPORT, build_report)
     return BuildResult(out, len(rows_meta), fingerprint, build_report)
+
+
+def _fingerprint(content: ContentHash) -> str:
+    """A dataset's fingerprint: its rows' content (in ``sample_id`` order) and the schema version."""
+    return hash_obj({"schema": SCHEMA_VERSION, "content": content.hexdigest()})
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -491,16 +525,15 @@ def write_dataset(
     For producers that are not raw-data loaders (merged datasets, test fixtures): the tables are
     cast to ``schema``, validated, cut into shards and written atomically with a ``dataset.json``
     (``card`` plus name-independent fields: fingerprint, counts, shards) and ``build_report.json``.
-    The fingerprint hashes the shard files' bytes, so it is stable for identical rows.
+    The fingerprint is ``convert``'s: the ``ContentHash`` of the rows, so the same rows give the
+    same fingerprint whichever way they were written.
     """
-    import hashlib
-
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
     with _staged(out) as tmp:
         shards: list[str] = []
-        digests: list[str] = []
+        content = ContentHash()
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
         last_id: str | None = None
         for table in _rebatched(tables, schema):
@@ -513,14 +546,14 @@ def write_dataset(
             name = f"part-{len(shards):05d}.parquet"
             pq.write_table(table, tmp / name, row_group_size=ROW_GROUP_ROWS, **parquet_options(schema))
             shards.append(name)
-            digests.append(hashlib.sha256((tmp / name).read_bytes()).hexdigest())
+            content.update_table(table)
         if not shards:
             raise ConversionError(f"{card.get('name')}: no rows to write")
         full_card = {
             "schema_version": SCHEMA_VERSION,
             "synthetic": False,
             **card,
-            "fingerprint": hash_obj({"schema": SCHEMA_VERSION, "shards": digests}),
+            "fingerprint": _fingerprint(content),
             "num_rows": len(rows_meta),
             "null_labels": sum(1 for _, label, _ in rows_meta if label is None),
             "shards": shards,

@@ -1,15 +1,15 @@
-"""Stable hashes: of source code, options, rows and files. Same inputs → same hex digest."""
+"""Stable hashes: of source code, options and dataset content. Same inputs → same hex digest."""
 
 from __future__ import annotations
 
 import hashlib
 import inspect
 import json
-import math
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def stable_json(obj: Any) -> str:
@@ -22,10 +22,6 @@ def hash_obj(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(stable_json(obj).encode()).hexdigest()[:n]
 
 
-def hash_bytes(data: bytes, n: int = 16) -> str:
-    return hashlib.sha256(data).hexdigest()[:n]
-
-
 def source_hash(*objs: Any) -> str:
     """Hash of the source code of modules/classes/functions: changes when the code changes."""
     h = hashlib.sha256()
@@ -34,62 +30,85 @@ def source_hash(*objs: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def row_bytes(row: dict[str, Any]) -> bytes:
-    """The canonical bytes of one row: each key (in order) then its value: image bytes by their
-    sha256 then the path as JSON, numpy arrays by dtype, shape and raw bytes, others as JSON.
+class ContentHash:
+    """Order-sensitive hash of a table's content, column by column, whatever its chunking.
 
-    Text pieces are joined and encoded together (UTF-8 of a concatenation is the concatenation
-    of the UTF-8s): this runs once per row of every conversion.
-    """
-    out, text = bytearray(), []
-    for key in sorted(row):
-        value = row[key]
-        text.append(key)
-        if isinstance(value, dict) and "bytes" in value:
-            out += "".join(text).encode()
-            data = value["bytes"]
-            out += hashlib.sha256(data).digest() if data is not None else b"\0"
-            text = [_json(value.get("path"))]
-        elif isinstance(value, np.ndarray):
-            text.append(f"ndarray{value.dtype.str}{value.shape}")
-            out += "".join(text).encode()
-            out += np.ascontiguousarray(value).tobytes()
-            text = []
-        else:
-            text.append(_json(value))
-    out += "".join(text).encode()
-    return bytes(out)
-
-
-def _json(value: Any) -> str:
-    """``stable_json(value)``, with a fast path for the plain scalars most columns hold."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring_ascii(value)
-    if value is None:
-        return "null"
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    return stable_json(value)
-
-
-class RowHasher:
-    """Order-sensitive running hash over rows; the builder feeds rows in sample_id order.
-
-    ``update_bytes(row_bytes(row))`` equals ``update(row)``, so ``row_bytes`` can run elsewhere
-    (in the builder's worker processes).
+    Each column is split into byte streams that are concatenations of per-row pieces: validity
+    (one byte per row), lengths of strings, binaries and lists (int64), fixed-width values of the
+    valid rows, UTF-8 of the valid strings, and the sha256 of each valid binary value (so image
+    bytes are hashed where they are, and only digests travel). Structs and lists recurse into
+    their children. Hashing batch after batch therefore gives the same digest for the same rows
+    in the same order, however they were cut, and ``streams`` can run in worker processes while
+    the builder ``update``s in order.
     """
 
     def __init__(self) -> None:
-        self._h = hashlib.sha256()
+        self._h: dict[str, Any] = {}
 
-    def update(self, row: dict[str, Any]) -> None:
-        self._h.update(row_bytes(row))
+    @staticmethod
+    def streams(batch: pa.RecordBatch | pa.Table) -> dict[str, bytes]:
+        """The byte streams of ``batch``'s columns (the part worth computing in parallel)."""
+        out: dict[str, list[bytes]] = {}
+        for name, column in zip(batch.schema.names, batch.columns):
+            chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+            if not chunks:
+                chunks = [pa.array([], column.type)]
+            for chunk in chunks:
+                _array_streams(name, chunk, out)
+        return {k: b"".join(v) for k, v in out.items()}
 
-    def update_bytes(self, data: bytes) -> None:
-        self._h.update(data)
+    def update(self, streams: dict[str, bytes]) -> None:
+        for name, data in streams.items():
+            if name not in self._h:
+                self._h[name] = hashlib.sha256()
+            self._h[name].update(data)
 
-    def hexdigest(self, n: int = 16) -> str:
-        return self._h.hexdigest()[:n]
+    def update_table(self, table: pa.Table | pa.RecordBatch) -> None:
+        self.update(self.streams(table))
+
+    def hexdigest(self) -> str:
+        return hash_obj({name: h.hexdigest() for name, h in self._h.items()}, 64)
+
+
+def _array_streams(name: str, arr: pa.Array, out: dict[str, list[bytes]]) -> None:
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        arr, typ = arr.dictionary_decode(), typ.value_type
+    out.setdefault(f"{name}#valid", []).append(np.asarray(arr.is_valid(), dtype=np.uint8).tobytes())
+    if pa.types.is_null(typ):
+        return
+    if pa.types.is_struct(typ):
+        for i, child in enumerate(arr.flatten()):
+            _array_streams(f"{name}.{typ.field(i).name}", child, out)
+        return
+    if isinstance(arr, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):
+        lengths = pc.list_value_length(arr).fill_null(0)
+        out.setdefault(f"{name}#len", []).append(lengths.to_numpy().astype("<i8").tobytes())
+        _array_streams(f"{name}[]", arr.flatten(), out)
+        return
+    valid = arr.drop_null()
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        lengths = pc.binary_length(arr).fill_null(0)
+        out.setdefault(f"{name}#len", []).append(lengths.to_numpy().astype("<i8").tobytes())
+        offsets, data = _offsets_and_data(valid)
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            piece = data[offsets[0] : offsets[-1]].tobytes()
+        else:
+            piece = b"".join(hashlib.sha256(data[a:b]).digest() for a, b in zip(offsets[:-1], offsets[1:]))
+        out.setdefault(f"{name}#data", []).append(piece)
+        return
+    if pa.types.is_primitive(typ):
+        values = valid.to_numpy(zero_copy_only=False)
+        out.setdefault(f"{name}#data", []).append(values.astype(values.dtype.newbyteorder("<")).tobytes())
+        return
+    raise TypeError(f"ContentHash: no rule for column {name!r} of type {typ}")
+
+
+def _offsets_and_data(arr: pa.Array) -> tuple[list[int], memoryview]:
+    """The value offsets (into the data buffer) and the data buffer of a (large) binary or string array."""
+    _, offsets_buf, data_buf = arr.buffers()
+    if not len(arr) or offsets_buf is None:
+        return [0], memoryview(b"")
+    width = np.int64 if pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1].tolist()
+    return offsets, memoryview(data_buf if data_buf is not None else b"")

@@ -212,3 +212,25 @@ def test_read_npy_matches_np_load(array):
     v2 = io.BytesIO()
     np.lib.format.write_array(v2, array, version=(2, 0))
     assert np.array_equal(read_npy(v2.getvalue(), "x.npy"), want)
+
+
+@pytest.mark.parametrize(
+    "array, text",
+    [
+        (np.array("3"), "3"),
+        (np.array(["-0.392238"]), "-0.392238"),
+        (np.array(" 0.5 "), "0.5"),
+        (np.array("7", dtype=">U1"), "7"),
+        (np.array(b"7"), "7"),
+        (np.array([b"-1.5\0"], dtype="S6"), "-1.5"),
+        (np.array(5), "5"),
+        (np.array([2.0], dtype=">f8"), "2"),
+        (np.array(0.25, dtype=np.float32), "0.25"),
+    ],
+)
+def test_npy_text_reads_every_scalar_variant(array, text):
+    from ferbench.datasets.affectnet import _npy_text, _scalar_text
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    assert _npy_text(buf.getvalue(), "x.npy") == text == _scalar_text(np.load(io.BytesIO(buf.getvalue())), "x.npy")

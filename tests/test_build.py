@@ -188,3 +188,49 @@ def test_check_image_rejects_truncated_png_and_jpeg(cut):
         with pytest.raises(SampleError) as err:
             check_image(data[: len(data) - cut], "x")
         assert err.value.kind == "bad-image"
+
+
+def _many(root: Path, count: int) -> list[str]:
+    """``count`` samples whose PNGs all have the same size (one grey level, 6×6)."""
+    names = [f"s{i % 4}_{('neutral', 'happy', 'none')[i % 3]}_{i}" for i in range(count)]
+    root.mkdir(parents=True)
+    for name in names:
+        (root / f"{name}.png").write_bytes(encode_png(np.full((6, 6), 128, np.uint8)))
+    return names
+
+
+def test_blocks_files_and_row_groups_do_not_depend_on_workers(tmp_path, monkeypatch):
+    import ferbench.build as build
+
+    names = _many(tmp_path / "raw", 23)
+    (tmp_path / "raw" / "s9_angry_99.png").write_bytes(encode_png(np.zeros((6, 6), np.uint8)))  # unknown label
+    sizes = {len((tmp_path / "raw" / f"{n}.png").read_bytes()) for n in names}
+    assert len(sizes) == 1  # constant images: every PNG has the same size
+    image_bytes = sizes.pop()
+    # blocks of 5 items, row groups of 2 rows, a new file once one holds 3 images' bytes
+    monkeypatch.setattr(build, "BLOCK_ITEMS", 5)
+    monkeypatch.setattr(build, "ROW_GROUP_ROWS", 2)
+    monkeypatch.setattr(build, "SHARD_BYTES", 3 * image_bytes)
+    one = convert("_flat_pngs", tmp_path / "raw", tmp_path / "one", workers=1)
+    three = convert("_flat_pngs", tmp_path / "raw", tmp_path / "three", workers=3)
+    shards = read_card(tmp_path / "one")["shards"]
+    # 24 items → blocks of 5, 5, 5, 5 and 4 items; the unknown label (sorted last) leaves 3 rows
+    # in the last block. A block's rows go to a file of 3 rows (groups of 2 + 1), then one of 2.
+    assert read_card(tmp_path / "three")["shards"] == shards
+    groups = [pq.ParquetFile(tmp_path / "one" / s).metadata for s in shards]
+    assert [[m.row_group(g).num_rows for g in range(m.num_row_groups)] for m in groups] == [[2, 1], [2]] * 4 + [[2, 1]]
+    for s in shards:
+        assert (tmp_path / "one" / s).read_bytes() == (tmp_path / "three" / s).read_bytes()
+    table = read_table(tmp_path / "one")
+    assert table.column("sample_id").to_pylist() == sorted(f"_flat_pngs/{n}" for n in names)
+    assert one.fingerprint == three.fingerprint and one.num_rows == 23
+    assert [(f["kind"], f["file"]) for f in three.report["faults"]] == [("unknown-label", "s9_angry_99.png")]
+
+
+def test_a_row_must_keep_its_items_sample_id(tmp_path, monkeypatch):
+    _write(tmp_path / "raw", GOOD)
+    load = FlatPngs.load
+    monkeypatch.setattr(FlatPngs, "load", lambda self, item: {**load(self, item), "sample_id": "_flat_pngs/same"})
+    with pytest.raises(FerbenchError, match="gave sample_id '_flat_pngs/same' for item '_flat_pngs/s1_happy_1'"):
+        convert("_flat_pngs", tmp_path / "raw", tmp_path / "out", workers=1)
+    assert sorted(os.listdir(tmp_path)) == ["raw"]

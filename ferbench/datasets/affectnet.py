@@ -251,26 +251,25 @@ AffectNet/
         }
 
     def _small_annotations(self, prefix: str) -> tuple[str, float | None, float | None, np.ndarray]:
-        values = []
-        for kind in ANNOTATION_KINDS:
-            rel = f"{prefix}_{kind}.npy"
-            try:
-                values.append(read_npy(_read(self._base + rel, 4096), rel))
-            except FileNotFoundError:
-                raise SampleError("missing-annotation", "annotation file vanished", file=rel) from None
-        exp, val, aro, lnd = values
-        label_raw = _scalar_text(exp, f"{prefix}_exp.npy")
+        files = [f"{prefix}_{kind}.npy" for kind in ANNOTATION_KINDS]
+        try:
+            exp, val, aro, lnd = (_read(self._base + rel, 4096) for rel in files)
+        except FileNotFoundError as exc:
+            rel = next(r for r in files if exc.filename == self._base + r)
+            raise SampleError("missing-annotation", "annotation file vanished", file=rel) from None
+        label_raw = _npy_text(exp, files[0])
         if label_raw not in self.label_map:
-            raise SampleError("unknown-label", f"expression id {label_raw!r} not in 0..10", file=f"{prefix}_exp.npy")
-        if lnd.size != N_LANDMARK_VALUES or lnd.dtype.kind != "f":
+            raise SampleError("unknown-label", f"expression id {label_raw!r} not in 0..10", file=files[0])
+        points = read_npy(lnd, files[3])
+        if points.size != N_LANDMARK_VALUES or points.dtype.kind != "f":
             raise SampleError(
-                "bad-landmarks", f"{lnd.size} {lnd.dtype} values, expected {N_LANDMARK_VALUES} floats", file=f"{prefix}_lnd.npy"
+                "bad-landmarks", f"{points.size} {points.dtype} values, expected {N_LANDMARK_VALUES} floats", file=files[3]
             )
         return (
             label_raw,
-            _affect(_scalar_text(val, f"{prefix}_val.npy"), f"{prefix}_val.npy"),
-            _affect(_scalar_text(aro, f"{prefix}_aro.npy"), f"{prefix}_aro.npy"),
-            lnd.astype(np.float32).reshape(68, 2),
+            _affect(_npy_text(val, files[1]), files[1]),
+            _affect(_npy_text(aro, files[2]), files[2]),
+            points.astype(np.float32).reshape(68, 2),
         )
 
 
@@ -321,6 +320,24 @@ def read_npy(data: bytes, file: str) -> np.ndarray:
     About ten times cheaper than ``np.load`` on AffectNet's tiny files: the header dictionary
     is parsed once per distinct header text and cached (the files share a handful of headers).
     """
+    (dtype, shape, fortran), end = _npy_layout(data, file)
+    return np.frombuffer(data, dtype, math.prod(shape), end).reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_text(data: bytes, file: str) -> str:
+    """The one value of a ``.npy`` annotation as text, as ``_scalar_text(read_npy(data))`` gives
+    it; the string dtypes the release uses are decoded without building an array."""
+    (dtype, shape, _), end = _npy_layout(data, file)
+    if math.prod(shape) != 1 or dtype.kind not in "US":
+        return _scalar_text(read_npy(data, file), file)
+    raw = data[end : end + dtype.itemsize]
+    if dtype.kind == "S":
+        return raw.rstrip(b"\0").decode("ascii", "replace").strip()
+    return raw.decode("utf-32-be" if dtype.byteorder == ">" else "utf-32-le").rstrip("\0").strip()
+
+
+def _npy_layout(data: bytes, file: str) -> tuple[tuple[np.dtype, tuple[int, ...], bool], int]:
+    """(dtype, shape, Fortran order) of ``.npy`` bytes and where the values start."""
     if data[:6] != b"\x93NUMPY" or len(data) < 10:
         raise SampleError("bad-annotation", "not a .npy file", file=file)
     size_bytes = 2 if data[6] == 1 else 4
@@ -328,11 +345,9 @@ def read_npy(data: bytes, file: str) -> np.ndarray:
     end = start + int.from_bytes(data[8:start], "little")
     header = data[start:end]
     spec = _NPY_HEADERS.get(header) or _npy_header(header, file)
-    dtype, shape, fortran = spec
-    count = math.prod(shape)
-    if len(data) - end < count * dtype.itemsize:
+    if len(data) - end < math.prod(spec[1]) * spec[0].itemsize:
         raise SampleError("bad-annotation", "truncated .npy file", file=file)
-    return np.frombuffer(data, dtype, count, end).reshape(shape, order="F" if fortran else "C")
+    return spec, end
 
 
 def _npy_header(header: bytes, file: str) -> tuple[np.dtype, tuple[int, ...], bool]:
