@@ -234,3 +234,24 @@ def test_a_row_must_keep_its_items_sample_id(tmp_path, monkeypatch):
     with pytest.raises(FerbenchError, match="gave sample_id '_flat_pngs/same' for item '_flat_pngs/s1_happy_1'"):
         convert("_flat_pngs", tmp_path / "raw", tmp_path / "out", workers=1)
     assert sorted(os.listdir(tmp_path)) == ["raw"]
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, mode",
+    [((48, 48), np.uint8, "L"), ((7, 5, 3), np.uint8, "RGB"), ((33, 17), np.uint16, "I;16"), ((1, 1), np.uint8, "L"), ((3, 1, 3), np.uint8, "RGB")],
+)
+def test_encode_png_round_trips_through_pil(shape, dtype, mode):
+    import io
+
+    from PIL import Image
+
+    from ferbench.imageio import decode
+
+    pixels = np.random.default_rng(len(shape)).integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    data = encode_png(pixels)
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.format == "PNG" and im.mode == mode and im.size == (shape[1], shape[0])
+    assert np.array_equal(decode(data), pixels)
+    with pytest.raises(TypeError):
+        encode_png(pixels.astype(np.float32))
