@@ -218,7 +218,9 @@ def _points_block(points: np.ndarray, style: str, first_on_open_line: bool, deci
 
 def _index_block(name: str, polygons, style: str) -> str:
     sep = ", " if style == "commas" else " "
-    lines = [sep.join(str(int(i)) for i in (*poly, -1)) + "," for poly in polygons]
+    end = f"{sep}-1,"
+    rows = polygons.tolist() if isinstance(polygons, np.ndarray) else polygons
+    lines = [sep.join(map(str, map(int, poly))) + end for poly in rows]
     if style == "bu3dfe" and lines:
         lines[-1] = lines[-1][:-1]
     return f"    {name} [\n      " + "\n      ".join(lines) + "\n    ]\n"
