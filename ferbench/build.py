@@ -46,6 +46,7 @@ BLOCK_ITEMS = 2048
 SHARD_ROWS = 20_000
 SHARD_BYTES = 256 << 20
 ROW_GROUP_ROWS = 1000
+ROW_GROUP_BYTES = 64 << 20
 MAX_LISTED_FAULTS = 10_000
 
 
@@ -91,10 +92,12 @@ class BuildResult:
 @dataclass(frozen=True)
 class _Cuts:
     """How rows are cut into files: blocks of ``block_items`` consecutive items (one worker task
-    each), row groups of ``group_rows`` rows, a new file once one holds ``file_bytes`` image bytes."""
+    each), row groups of ``group_rows`` rows or ``group_bytes`` image bytes, a new file once one
+    holds ``file_bytes`` image bytes."""
 
     block_items: int
     group_rows: int
+    group_bytes: int
     file_bytes: int
 
 
@@ -159,26 +162,27 @@ def _convert_block(index: int) -> _Block:
 
 
 class _FileCutter:
-    """Writes rows as row groups of ``group_rows`` into ``<stem>-NNN.parquet`` files, starting a
-    new file after the row that brings one to ``file_bytes`` image bytes; collects the rows'
-    ``ContentHash`` streams on the way."""
+    """Writes rows into ``<stem>-NNN.parquet`` files: a row group closes after ``group_rows`` rows
+    or the row that brings it to ``group_bytes`` image bytes, a file after the row that brings it
+    to ``file_bytes``. Collects the rows' ``ContentHash`` streams on the way."""
 
     def __init__(self, directory: Path, stem: str, schema: pa.Schema, cuts: _Cuts):
         self.dir, self.stem, self.schema, self.cuts = directory, stem, schema, cuts
         self.options = parquet_options(schema)
         self.writer: pq.ParquetWriter | None = None
         self.rows: list[dict[str, Any]] = []
-        self.nbytes = 0
+        self.nbytes = self.group_bytes = 0
         self.files: list[str] = []
         self.streams: defaultdict[str, list[bytes]] = defaultdict(list)
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self.nbytes += _image_bytes(row)
+        size = _image_bytes(row)
+        self.nbytes, self.group_bytes = self.nbytes + size, self.group_bytes + size
         if self.nbytes >= self.cuts.file_bytes:
             self._write_group()
             self._close_file()
-        elif len(self.rows) == self.cuts.group_rows:
+        elif len(self.rows) == self.cuts.group_rows or self.group_bytes >= self.cuts.group_bytes:
             self._write_group()
 
     def close(self) -> list[str]:
@@ -198,7 +202,7 @@ class _FileCutter:
             self.writer = pq.ParquetWriter(self.dir / name, self.schema, **self.options)
             self.files.append(name)
         self.writer.write_table(table, row_group_size=len(self.rows))
-        self.rows = []
+        self.rows, self.group_bytes = [], 0
 
     def _close_file(self) -> None:
         assert self.writer is not None
@@ -407,7 +411,7 @@ def convert(
         content = ContentHash()
         files: list[str] = []
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
-        job = _Job(loader, schema, _Cuts(BLOCK_ITEMS, ROW_GROUP_ROWS, SHARD_BYTES), items, tmp)
+        job = _Job(loader, schema, _Cuts(BLOCK_ITEMS, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES), items, tmp)
         bar = _progress(len(items), f"convert {name}", progress)
         with contextlib.closing(_converted_blocks(job, workers)) as blocks:
             for n, block in blocks:

@@ -199,7 +199,8 @@ def _many(root: Path, count: int) -> list[str]:
     return names
 
 
-def test_blocks_files_and_row_groups_do_not_depend_on_workers(tmp_path, monkeypatch):
+@pytest.mark.parametrize("group_rows, group_images", [(2, 100), (3, 2)])  # row groups cut by rows / by bytes
+def test_blocks_files_and_row_groups_do_not_depend_on_workers(tmp_path, monkeypatch, group_rows, group_images):
     import ferbench.build as build
 
     names = _many(tmp_path / "raw", 23)
@@ -207,9 +208,10 @@ def test_blocks_files_and_row_groups_do_not_depend_on_workers(tmp_path, monkeypa
     sizes = {len((tmp_path / "raw" / f"{n}.png").read_bytes()) for n in names}
     assert len(sizes) == 1  # constant images: every PNG has the same size
     image_bytes = sizes.pop()
-    # blocks of 5 items, row groups of 2 rows, a new file once one holds 3 images' bytes
+    # blocks of 5 items, row groups of 2 rows (by count or by bytes), a new file at 3 images' bytes
     monkeypatch.setattr(build, "BLOCK_ITEMS", 5)
-    monkeypatch.setattr(build, "ROW_GROUP_ROWS", 2)
+    monkeypatch.setattr(build, "ROW_GROUP_ROWS", group_rows)
+    monkeypatch.setattr(build, "ROW_GROUP_BYTES", group_images * image_bytes)
     monkeypatch.setattr(build, "SHARD_BYTES", 3 * image_bytes)
     one = convert("_flat_pngs", tmp_path / "raw", tmp_path / "one", workers=1)
     three = convert("_flat_pngs", tmp_path / "raw", tmp_path / "three", workers=3)
