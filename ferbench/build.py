@@ -40,9 +40,9 @@ from .schema import CORE_NAMES, IMAGE_TYPE, SCHEMA_VERSION, make_schema, validat
 SYNTHETIC_MARKER = "FERBENCH_SYNTHETIC"
 DATASET_CARD = "dataset.json"
 BUILD_REPORT = "build_report.json"
-#: Conversion writes one or more files per block of this many consecutive items (in sample_id
-#: order): a worker's task. Merged datasets are cut every SHARD_ROWS rows instead.
-BLOCK_ITEMS = 2048
+#: Conversion writes one or more files per block of ``loader.block_items`` consecutive items (in
+#: sample_id order), a worker's task; a file closes at SHARD_BYTES of images. Merged datasets are
+#: cut every SHARD_ROWS rows instead.
 SHARD_ROWS = 20_000
 SHARD_BYTES = 256 << 20
 ROW_GROUP_ROWS = 1000
@@ -411,7 +411,7 @@ def convert(
         content = ContentHash()
         files: list[str] = []
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
-        job = _Job(loader, schema, _Cuts(BLOCK_ITEMS, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES), items, tmp)
+        job = _Job(loader, schema, _Cuts(loader.block_items, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES), items, tmp)
         bar = _progress(len(items), f"convert {name}", progress)
         with contextlib.closing(_converted_blocks(job, workers)) as blocks:
             for n, block in blocks:

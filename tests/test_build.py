@@ -209,7 +209,7 @@ def test_blocks_files_and_row_groups_do_not_depend_on_workers(tmp_path, monkeypa
     assert len(sizes) == 1  # constant images: every PNG has the same size
     image_bytes = sizes.pop()
     # blocks of 5 items, row groups of 2 rows (by count or by bytes), a new file at 3 images' bytes
-    monkeypatch.setattr(build, "BLOCK_ITEMS", 5)
+    monkeypatch.setattr(FlatPngs, "block_items", 5)
     monkeypatch.setattr(build, "ROW_GROUP_ROWS", group_rows)
     monkeypatch.setattr(build, "ROW_GROUP_BYTES", group_images * image_bytes)
     monkeypatch.setattr(build, "SHARD_BYTES", 3 * image_bytes)

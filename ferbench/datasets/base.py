@@ -86,6 +86,14 @@ class DatasetLoader:
         raise NotImplementedError
 
     # -- optional hooks ---------------------------------------------------------------------
+    @property
+    def block_items(self) -> int:
+        """Items per conversion block: one worker task, written as one or more shards. Large
+        when items are cheap (encoded bytes passed through), small when each one is rendered or
+        aligned, so that the work spreads over every worker. It may depend on the options, never
+        on the machine: the shards must not depend on the number of workers."""
+        return 2048
+
     def metadata(self) -> dict[str, Any]:
         """Extra entries for the schema's ``ferbench`` metadata (e.g. the depth unit)."""
         return {}

@@ -143,6 +143,11 @@ BosphorusDB/
         **_rgbd.CAMERA_OPTIONS,
     }
 
+    @property
+    def block_items(self) -> int:
+        """Small conversion blocks when every scan is rendered."""
+        return _rgbd.SLOW_BLOCK
+
     def _files(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*") if p.suffix.lower()[1:] in EXTENSIONS and p.is_file())
 

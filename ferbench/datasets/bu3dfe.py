@@ -109,6 +109,11 @@ BU_3DFE/
         **_rgbd.CAMERA_OPTIONS,
     }
 
+    @property
+    def block_items(self) -> int:
+        """Small conversion blocks when every scan is rendered."""
+        return _rgbd.SLOW_BLOCK
+
     def _files(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*") if p.suffix.lower() in (".bmp", ".wrl", ".bnd", ".pse") and p.is_file())
 

@@ -105,6 +105,11 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
     )
     options = {"align": _rgbd.ALIGN}
 
+    @property
+    def block_items(self) -> int:
+        """Small conversion blocks when aligning runs MediaPipe on every image."""
+        return _rgbd.SLOW_BLOCK if self.opts["align"] else super().block_items
+
     def _images(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*") if p.name.lower().endswith(("_color.png", "_depth.png")) and p.is_file())
 
