@@ -112,6 +112,10 @@ class _Job:
     items: list[Item]
     directory: Path
 
+    @property
+    def blocks(self) -> int:
+        return -(-len(self.items) // self.cuts.block_items)
+
     def block(self, index: int) -> list[Item]:
         size = self.cuts.block_items
         return self.items[index * size : (index + 1) * size]
@@ -259,17 +263,16 @@ def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
     Worker processes write them; at most ``2 * workers + 1`` blocks are in flight, and leaving
     early (``--strict``, an interrupt) cancels the blocks not yet started.
     """
-    count = -(-len(job.items) // job.cuts.block_items)
-    if workers <= 1 or count <= 1:
+    if workers <= 1 or job.blocks <= 1:
         _init_worker(job)
-        yield from ((len(job.block(i)), _convert_block(i)) for i in range(count))
+        yield from ((len(job.block(i)), _convert_block(i)) for i in range(job.blocks))
         return
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     pa.array([0])  # pyarrow imports pandas on first use (~0.25 s): once here, not in every forked worker
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job,))
     try:
         pending: deque[tuple[int, Future]] = deque()
-        for i in range(count):
+        for i in range(job.blocks):
             pending.append((len(job.block(i)), pool.submit(_convert_block, i)))
             if len(pending) > 2 * workers:
                 n, future = pending.popleft()
@@ -302,7 +305,7 @@ def _complete(row: dict[str, Any], item: Item, loader: DatasetLoader, names: lis
     if "label" not in row:
         raw = row.get("label_raw")
         row["label"] = None if raw is None else loader.canonical(raw)
-    if len(row) > len(names) or not row.keys() <= _known(names):
+    if not row.keys() <= _known(names):
         unknown = sorted(set(row) - set(names))
         raise FerbenchError(f"{loader.name}.load returned unknown columns {unknown}")
     return {name: row.get(name) for name in names}
