@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .synth.raw.affectnet import Sample, write_small
+from .datasets.affectnet.layout import Sample, write_small
 
 
 # -- synthetic AffectNet-small tree -------------------------------------------------------------
@@ -132,7 +132,7 @@ def bench_convert(
     against listing, reading and hashing every file of that tree. Both run on a warm page cache
     (the baseline once untimed first) and each figure is the best of ``repeat`` runs: on a
     virtual machine, memory touched for the first time costs far more than memory reused."""
-    from .build import BUILD_REPORT
+    from .converted import REPORT_FILE
     from .cli import main
 
     with _workdir(workdir) as wd:
@@ -153,7 +153,7 @@ def bench_convert(
             if code:
                 raise RuntimeError(f"ferbench {' '.join(argv)} exited with {code}")
             conv_runs.append(seconds)
-        build = json.loads((out / BUILD_REPORT).read_text())
+        build = json.loads((out / REPORT_FILE).read_text())
     (figure, conv_cpu), (baseline, base_cpu) = min(conv_runs), min(base_runs)
     return {
         "figure": figure,
@@ -183,7 +183,7 @@ def _template_run(wd: Path) -> Path:
     run directory is the template the leaderboard benchmark clones."""
     from .build import convert
     from .runner import run_recipe
-    from .synth.layouts import write_caldr_menders
+    from .datasets.caldr_menders.synth import write_caldr_menders
     from .train.recipe import from_dict
 
     write_caldr_menders(wd / "raw", subjects=6, seed=0, size=32)

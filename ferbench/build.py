@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import multiprocessing as mp
 import os
-import shutil
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -30,16 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .datasets import get_loader
-from .datasets.base import DatasetLoader, Item
+from .converted import DATA_DIR, DatasetCard, finish, shard_name, staged
+from .datasets.base import DATASETS, DatasetLoader, Fault, Item, Report
 from .errors import ConversionError, FerbenchError, SampleError
 from .fingerprint import ContentHash, hash_obj, source_hash
-from .schema import CORE_NAMES, IMAGE_TYPE, SCHEMA_VERSION, make_schema, validate
-
-#: A raw root holding this file was written by ``ferbench synth``: its rows are marked synthetic.
-SYNTHETIC_MARKER = "FERBENCH_SYNTHETIC"
-DATASET_CARD = "dataset.json"
-BUILD_REPORT = "build_report.json"
+from .schema import IMAGE_TYPE, SCHEMA_VERSION, make_schema, validate
+from .synth import SYNTHETIC_MARKER
 #: Conversion writes one or more files per block of ``loader.block_items`` consecutive items (in
 #: sample_id order), a worker's task; a file closes at SHARD_BYTES of images. Merged datasets are
 #: cut every SHARD_ROWS rows instead.
@@ -47,37 +40,6 @@ SHARD_ROWS = 20_000
 SHARD_BYTES = 256 << 20
 ROW_GROUP_ROWS = 1000
 ROW_GROUP_BYTES = 64 << 20
-MAX_LISTED_FAULTS = 10_000
-
-
-@dataclass
-class Fault:
-    kind: str
-    reason: str
-    file: str | None = None
-    row: int | None = None
-
-
-@dataclass
-class Report:
-    """Faults found while scanning and loading. ``strict`` makes the first one fatal."""
-
-    strict: bool = False
-    faults: list[Fault] = field(default_factory=list)
-    kinds: Counter = field(default_factory=Counter)
-    notes: list[str] = field(default_factory=list)
-
-    def fault(self, kind: str, reason: str, file: str | None = None, row: int | None = None) -> None:
-        self.kinds[kind] += 1
-        if len(self.faults) < MAX_LISTED_FAULTS:
-            self.faults.append(Fault(kind, reason, file, row))
-        if self.strict:
-            where = f"{file}" + (f", row {row}" if row is not None else "")
-            raise ConversionError(f"--strict: {kind} in {where}: {reason}")
-
-    def note(self, text: str) -> None:
-        """Something a user should know that is not a fault (e.g. an UNVERIFIED variant detected)."""
-        self.notes.append(text)
 
 
 @dataclass
@@ -375,9 +337,10 @@ def convert(
     progress: bool = True,
     **options: Any,
 ) -> BuildResult:
-    """Convert the raw copy of dataset ``name`` into canonical Parquet shards at ``out_dir``."""
+    """Convert the raw copy of dataset ``name`` into a dataset directory at ``out_dir``
+    (``ferbench.converted`` describes the layout)."""
     t0 = time.perf_counter()
-    loader = get_loader(name)(raw_dir, **options)
+    loader = DATASETS.get(name)(raw_dir, **options)
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
@@ -397,7 +360,7 @@ def convert(
         "dataset_version": loader.version,
         "layout": layout,
         "label_map": loader.label_map,
-        "converter": f"ferbench.datasets.{loader.name}",
+        "converter": type(loader).__module__,
         "converter_version": __version__,
         "converter_fingerprint": conv_fp,
         "options": loader.opts,
@@ -410,11 +373,12 @@ def convert(
     schema = make_schema(loader.extra_fields, meta)
 
     workers = workers or os.cpu_count() or 1
-    with _staged(out) as tmp:
+    with staged(out) as tmp:
         content = ContentHash()
         files: list[str] = []
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
-        job = _Job(loader, schema, _Cuts(loader.block_items, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES), items, tmp)
+        cuts = _Cuts(loader.block_items, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES)
+        job = _Job(loader, schema, cuts, items, tmp / DATA_DIR)
         bar = _progress(len(items), f"convert {name}", progress)
         with contextlib.closing(_converted_blocks(job, workers)) as blocks:
             for n, block in blocks:
@@ -427,27 +391,31 @@ def convert(
         bar.close()
         if not rows_meta:
             raise ConversionError(f"{name}: no sample could be converted from {raw_dir} (see faults: {dict(report.kinds)})")
-        shards = [f"part-{i:05d}.parquet" for i in range(len(files))]
+        shards = [shard_name(i) for i in range(len(files))]
         for temp_name, shard in zip(files, shards):
-            os.replace(tmp / temp_name, tmp / shard)
-        fingerprint = _fingerprint(content)
-        card = {
-            "name": loader.name,
-            "title": loader.title,
-            "version": loader.version,
-            "schema_version": SCHEMA_VERSION,
-            "layout": layout,
-            "fingerprint": fingerprint,
-            "converter_fingerprint": conv_fp,
-            "options": loader.opts,
-            "synthetic": synthetic,
-            "num_rows": len(rows_meta),
-            "null_labels": sum(1 for _, label, _ in rows_meta if label is None),
-            "shards": shards,
-            "counts": _counts(rows_meta),
-        }
+            os.replace(tmp / DATA_DIR / temp_name, tmp / shard)
+        card = DatasetCard(
+            name=loader.name,
+            title=loader.title,
+            version=loader.version,
+            schema_version=SCHEMA_VERSION,
+            layout=layout,
+            fingerprint=_fingerprint(content),
+            converter_fingerprint=conv_fp,
+            options=loader.opts,
+            synthetic=synthetic,
+            num_rows=len(rows_meta),
+            null_labels=sum(1 for _, label, _ in rows_meta if label is None),
+            shards=tuple(shards),
+            counts=_counts(rows_meta),
+            column_hashes=content.column_digests(),
+            description=loader.description(),
+            homepage=loader.homepage,
+            license=loader.license,
+            citation=loader.citation,
+        )
         build_report = {
-            **{k: card[k] for k in ("name", "layout", "fingerprint", "num_rows", "null_labels", "counts")},
+            **_report_head(card),
             "raw_dir": str(Path(raw_dir).resolve()),
             "items_scanned": len(items),
             "faults_total": sum(report.kinds.values()),
@@ -457,9 +425,8 @@ def convert(
             "seconds": {"scan": round(t_scan, 3), "total": round(time.perf_counter() - t0, 3)},
             "workers": workers,
         }
-        _write_json(tmp / DATASET_CARD, card)
-        _write_json(tmp / BUILD_REPORT, build_report)
-    return BuildResult(out, len(rows_meta), fingerprint, build_report)
+        finish(tmp, card, build_report, schema)
+    return BuildResult(out, card.num_rows, card.fingerprint, build_report)
 
 
 def _fingerprint(content: ContentHash) -> str:
@@ -467,55 +434,14 @@ def _fingerprint(content: ContentHash) -> str:
     return hash_obj({"schema": SCHEMA_VERSION, "content": content.hexdigest()})
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-@contextlib.contextmanager
-def _staged(out: Path) -> Iterator[Path]:
-    """A temporary sibling of ``out`` to write into: moved into place when the block succeeds,
-    removed when it raises (an interrupted build leaves no partial dataset)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move a finished temp dir into place; an existing ``out`` is swapped out, then removed."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+def _report_head(card: DatasetCard) -> dict[str, Any]:
+    return {k: getattr(card, k) for k in ("name", "layout", "fingerprint", "num_rows", "null_labels", "counts")}
 
 
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="img", disable=None if enabled else True, mininterval=0.5)
-
-
-def read_card(data_dir: str | Path) -> dict[str, Any]:
-    """The ``dataset.json`` of a converted dataset directory."""
-    path = Path(data_dir) / DATASET_CARD
-    if not path.exists():
-        raise FerbenchError(f"{data_dir} is not a converted ferbench dataset (no {DATASET_CARD})")
-    return json.loads(path.read_text())
-
-
-def read_table(data_dir: str | Path, columns: list[str] | None = None) -> pa.Table:
-    """All shards of a converted dataset as one Arrow table (schema metadata kept)."""
-    card = read_card(data_dir)
-    tables = [pq.read_table(Path(data_dir) / s, columns=columns) for s in card["shards"]]
-    return pa.concat_tables(tables)
 
 
 def write_dataset(
@@ -530,15 +456,15 @@ def write_dataset(
     """Write canonical Arrow tables, already in ``sample_id`` order, as a dataset directory.
 
     For producers that are not raw-data loaders (merged datasets, test fixtures): the tables are
-    cast to ``schema``, validated, cut into shards and written atomically with a ``dataset.json``
-    (``card`` plus name-independent fields: fingerprint, counts, shards) and ``build_report.json``.
-    The fingerprint is ``convert``'s: the ``ContentHash`` of the rows, so the same rows give the
-    same fingerprint whichever way they were written.
+    cast to ``schema``, validated, cut into shards and written atomically with a card (``card``'s
+    fields plus the content-derived ones: fingerprint, counts, shards) and a build report. The
+    fingerprint is ``convert``'s: the ``ContentHash`` of the rows, so the same rows give the same
+    fingerprint whichever way they were written.
     """
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
-    with _staged(out) as tmp:
+    with staged(out) as tmp:
         shards: list[str] = []
         content = ContentHash()
         rows_meta: list[tuple[str | None, int | None, str | None]] = []
@@ -550,26 +476,29 @@ def write_dataset(
                 raise FerbenchError(f"{card.get('name')}: rows are not in strictly increasing sample_id order near {ids[0]!r}")
             last_id = ids[-1]
             rows_meta += zip(*(table.column(c).to_pylist() for c in ("source_split", "label", "subject_id")))
-            name = f"part-{len(shards):05d}.parquet"
+            name = shard_name(len(shards))
             pq.write_table(table, tmp / name, row_group_size=ROW_GROUP_ROWS, **parquet_options(schema))
             shards.append(name)
             content.update_table(table)
         if not shards:
             raise ConversionError(f"{card.get('name')}: no rows to write")
-        full_card = {
-            "schema_version": SCHEMA_VERSION,
-            "synthetic": False,
-            **card,
-            "fingerprint": _fingerprint(content),
-            "num_rows": len(rows_meta),
-            "null_labels": sum(1 for _, label, _ in rows_meta if label is None),
-            "shards": shards,
-            "counts": _counts(rows_meta),
-        }
-        keys = ("name", "layout", "fingerprint", "num_rows", "null_labels", "counts")
-        _write_json(tmp / DATASET_CARD, full_card)
-        _write_json(tmp / BUILD_REPORT, {**{k: full_card.get(k) for k in keys}, **report})
-    return BuildResult(out, len(rows_meta), full_card["fingerprint"], report)
+        full = DatasetCard(
+            **{
+                "title": card.get("name", ""),
+                "version": "",
+                "layout": "",
+                "schema_version": SCHEMA_VERSION,
+                **card,
+                "fingerprint": _fingerprint(content),
+                "num_rows": len(rows_meta),
+                "null_labels": sum(1 for _, label, _ in rows_meta if label is None),
+                "shards": tuple(shards),
+                "counts": _counts(rows_meta),
+                "column_hashes": content.column_digests(),
+            }
+        )
+        finish(tmp, full, {**_report_head(full), **report}, schema)
+    return BuildResult(out, full.num_rows, full.fingerprint, report)
 
 
 def _rebatched(tables: Iterable[pa.Table], schema: pa.Schema) -> Iterator[pa.Table]:
@@ -588,4 +517,4 @@ def _rebatched(tables: Iterable[pa.Table], schema: pa.Schema) -> Iterator[pa.Tab
         yield pa.concat_tables(pending).combine_chunks()
 
 
-__all__ = ["BuildResult", "Report", "convert", "read_card", "read_table", "write_dataset", "CORE_NAMES"]
+__all__ = ["BuildResult", "Report", "convert", "write_dataset"]

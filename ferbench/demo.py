@@ -141,7 +141,7 @@ def world_seeds(seed: int) -> dict[str, int]:
 
 def _write_layout(name: str, root: Path, subjects: int, seed: int, size: int) -> tuple[str, dict[str, str], float]:
     """Write one dataset's raw tree (runs in a worker process); returns sample_id → world person."""
-    from .synth.layouts import LAYOUTS
+    from .synth.layouts import SYNTH_LAYOUTS as LAYOUTS
 
     start = time.perf_counter()
     summary = LAYOUTS[name](root, subjects=subjects, seed=seed, size=size, **WORLD[name])

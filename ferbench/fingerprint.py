@@ -69,6 +69,15 @@ class ContentHash:
     def hexdigest(self) -> str:
         return hash_obj({name: h.hexdigest() for name, h in self._h.items()}, 64)
 
+    def column_digests(self) -> dict[str, str]:
+        """A digest per top-level column, from the streams of that column and its children, so
+        the columns a reader loads can be checked without reading the others."""
+        grouped: dict[str, dict[str, str]] = {}
+        for name, h in self._h.items():
+            top = name.split("#", 1)[0].split(".", 1)[0].split("[", 1)[0]
+            grouped.setdefault(top, {})[name] = h.hexdigest()
+        return {top: hash_obj(streams, 32) for top, streams in sorted(grouped.items())}
+
 
 def _array_streams(name: str, arr: pa.Array, out: dict[str, list[bytes]]) -> None:
     typ = arr.type

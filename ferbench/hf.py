@@ -13,11 +13,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .build import read_card
+from .converted import open_dataset
 
 
 def data_files(data_dir: str | Path) -> list[str]:
-    return [str(Path(data_dir) / s) for s in read_card(data_dir)["shards"]]
+    return [str(p) for p in open_dataset(data_dir).shard_paths]
 
 
 def features(data_dir: str | Path) -> Any:

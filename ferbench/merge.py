@@ -59,9 +59,9 @@ from .build import BuildResult, write_dataset
 from .errors import FerbenchError
 from .imageio import decode, encode_png
 from .protocols.base import TEST, TRAIN, Inputs, Source, load_inputs, np_col, require_columns, resolve_params, split_roles, stream
-from .protocols.ckplus import last_frames
+from .datasets.ckplus.protocols import last_frames
 from .protocols.kfold import per_class_draw
-from .schema import CORE_NAMES, EMOTIONS, ferbench_metadata, make_schema
+from .schema import CORE_NAMES, EMOTIONS, make_schema
 
 GLOBAL_DEPTH_UNIT_MM = 0.1
 #: Global depth reference: the plane this far in front of the nearest surface point (as rendered).
@@ -166,7 +166,7 @@ class _DepthHarmonise(RowImages):
 
     def __init__(self, src: Source, params: dict[str, Any]):
         super().__init__(src, params)
-        meta = ferbench_metadata(pq.read_schema(src.path / src.card["shards"][0])).get("depth")
+        meta = src.data.metadata().get("depth")
         if not meta:
             raise FerbenchError(f"{src.name}: its schema metadata does not state the depth unit")
         if meta.get("up", "+y") != "+y":
@@ -408,11 +408,10 @@ def merge(name: str, data_dirs: list[str | Path], out_dir: str | Path, seed: int
         "title": spec.title,
         "version": "1",
         "layout": "merged",
-        "synthetic": any(s.card.get("synthetic") for s in inputs.sources.values()),
-        "sources": [{"name": s.name, "fingerprint": s.card["fingerprint"], "path": str(s.path)} for s in inputs.sources.values()],
+        "synthetic": any(s.card.synthetic for s in inputs.sources.values()),
+        "sources": [{"name": s.name, "fingerprint": s.card.fingerprint, "path": str(s.path)} for s in inputs.sources.values()],
         "seed": int(seed),
         "params": params,
-        "converter_version": __version__,
     }
     report: dict[str, Any] = {"params": params, "seed": int(seed), "sources": per_source, "reference": spec.reference}
     tables = _then(tables, lambda: report.update(_summary(per_source, images, spec.reference, t0)))
@@ -429,7 +428,7 @@ def _then(items: Iterator[pa.Table], done: Callable[[], None]) -> Iterator[pa.Ta
 def _union_extras(inputs: Inputs, spec: MergeSpec) -> tuple[pa.Field, ...]:
     fields: dict[str, pa.Field] = {}
     for src in inputs.sources.values():
-        for f in pq.read_schema(src.path / src.card["shards"][0]):
+        for f in src.data.schema():
             if f.name in CORE_NAMES:
                 continue
             if f.name in fields and fields[f.name].type != f.type:
@@ -446,7 +445,7 @@ def _metadata(spec: MergeSpec, inputs: Inputs, images: dict[str, RowImages], par
         "dataset_title": spec.title,
         "dataset_version": "1",
         "layout": "merged",
-        "merged_from": [{"name": s.name, "fingerprint": s.card["fingerprint"]} for s in inputs.sources.values()],
+        "merged_from": [{"name": s.name, "fingerprint": s.card.fingerprint} for s in inputs.sources.values()],
         "merge_params": params,
         "seed": int(seed),
         "label_map": {},
@@ -462,8 +461,8 @@ def _rows(spec, inputs, sels, images, schema, seed, per_source) -> Iterator[pa.T
         src, sel = inputs.sources[name], sels[name]
         stats = per_source.setdefault(name, {"rows_in": src.table.num_rows})
         offset = 0
-        for shard in src.card["shards"]:
-            table = pq.read_table(src.path / shard)
+        for shard in src.data.shard_paths:
+            table = pq.read_table(shard)
             span = slice(offset, offset + table.num_rows)
             if not table["sample_id"].equals(src.table["sample_id"].slice(offset, table.num_rows)):
                 raise FerbenchError(f"{name}: shard {shard} is not in the dataset's sample_id order")

@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from fixtures.affectnet import BASE, full_tree, small_tree
 
-from ferbench.build import convert, read_card, read_table
-from ferbench.datasets.affectnet import read_npy
+from ferbench.build import convert
+
+from ferbench.converted import read_card, read_table
+from ferbench.datasets.affectnet.loader import read_npy
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.schema import EMOTIONS, ferbench_metadata
 
@@ -61,8 +63,8 @@ def test_small_release_rows_values_and_faults(small):
     assert {"affectnet/train/7", "affectnet/val/7"} <= set(rows)
     assert _faults(result) == expected.faults
     card = read_card(root / "out")
-    assert card["counts"]["per_split_label"]["val"] == {str(k): 1 for k in range(8)}
-    assert card["null_labels"] == 0
+    assert card.counts["per_split_label"]["val"] == {str(k): 1 for k in range(8)}
+    assert card.null_labels == 0
 
 
 def test_small_release_image_bytes_untouched(small):
@@ -103,9 +105,9 @@ def test_full_release_keeps_mixed_extensions_untouched(full):
 def test_label_map_and_schema_metadata(full):
     root, _, _ = full
     card = read_card(root / "out")
-    meta = ferbench_metadata(pq.read_schema(root / "out" / card["shards"][0]))
+    meta = ferbench_metadata(pq.read_schema(root / "out" / card.shards[0]))
     assert meta["label_map"] == LABEL_MAP and meta["label_names"] == list(EMOTIONS)
-    schema = pq.read_schema(root / "out" / card["shards"][0])
+    schema = pq.read_schema(root / "out" / card.shards[0])
     assert schema.field("face_box").type == pa.list_(pa.int32()) and schema.field("valence").type == pa.float32()
 
 
@@ -124,8 +126,8 @@ def test_deterministic_whatever_the_file_order(tmp_path, tree):
     r1 = convert("affectnet", tmp_path / "a", tmp_path / "o1", workers=1)
     r2 = convert("affectnet", tmp_path / "b", tmp_path / "o2", workers=2)
     assert r1.fingerprint == r2.fingerprint
-    shards = read_card(tmp_path / "o1")["shards"]
-    assert shards == read_card(tmp_path / "o2")["shards"]
+    shards = read_card(tmp_path / "o1").shards
+    assert shards == read_card(tmp_path / "o2").shards
     for shard in shards:
         assert (tmp_path / "o1" / shard).read_bytes() == (tmp_path / "o2" / shard).read_bytes()
 
@@ -133,13 +135,13 @@ def test_deterministic_whatever_the_file_order(tmp_path, tree):
 def test_deterministic_across_worker_processes(tmp_path):
     """Enough images for the worker pool: the chunking must not change a byte."""
     from ferbench.bench import affectnet_small_samples
-    from ferbench.synth.raw.affectnet import write_small
+    from ferbench.datasets.affectnet.layout import write_small
 
     write_small(tmp_path / "raw", affectnet_small_samples(150, size=24))
     r1 = convert("affectnet", tmp_path / "raw", tmp_path / "o1", workers=1)
     r3 = convert("affectnet", tmp_path / "raw", tmp_path / "o3", workers=3)
     assert r1.num_rows == r3.num_rows == 150 and r1.fingerprint == r3.fingerprint
-    assert (tmp_path / "o1/part-00000.parquet").read_bytes() == (tmp_path / "o3/part-00000.parquet").read_bytes()
+    assert (tmp_path / "o1/data/part-00000.parquet").read_bytes() == (tmp_path / "o3/data/part-00000.parquet").read_bytes()
 
 
 def test_strict_stops_at_first_fault(tmp_path):
@@ -229,7 +231,7 @@ def test_read_npy_matches_np_load(array):
     ],
 )
 def test_npy_text_reads_every_scalar_variant(array, text):
-    from ferbench.datasets.affectnet import _npy_text, _scalar_text
+    from ferbench.datasets.affectnet.loader import _npy_text, _scalar_text
 
     buf = io.BytesIO()
     np.save(buf, array)

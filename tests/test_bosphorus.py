@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferbench.build import BUILD_REPORT, convert, read_table
+from ferbench.build import convert
+
+from ferbench.converted import REPORT_FILE as BUILD_REPORT, read_table
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.geometry.bosphorus_landmarks import LABELS
 from ferbench.geometry.render import Camera, png_to_depth_mm, render_grid_depth
@@ -77,7 +79,7 @@ def test_action_units(built):
 
 
 def test_parse_aus_sides_and_spellings():
-    from ferbench.datasets.bosphorus import parse_aus
+    from ferbench.datasets.bosphorus.loader import parse_aus
 
     assert parse_aus("LFAU", "12R") == [{"au": 12, "intensity": None, "side": "R"}]
     assert parse_aus("LFAU", "12L") == [{"au": 12, "intensity": None, "side": "L"}]
@@ -185,7 +187,7 @@ def test_empty_dir(tmp_path):
 def test_align_reports_faces_not_found(tmp_path):
     from skimage.data import astronaut
 
-    from ferbench.synth.raw.bosphorus import write_bosphorus
+    from ferbench.datasets.bosphorus.layout import write_bosphorus
 
     face = fx.make_scan(0, "E", "HAPPY", 0, "both", seed=1)
     face = type(face)(**{**face.__dict__, "texture": astronaut()[0:320, 80:420]})

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ferbench.build import BUILD_REPORT, convert, read_table
+from ferbench.build import convert
+
+from ferbench.converted import REPORT_FILE as BUILD_REPORT, read_table
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.geometry.render import Camera, png_to_depth_mm, render_mesh_depth
 from ferbench.imageio import check_image, decode
@@ -181,7 +183,7 @@ def test_align_reports_faces_not_found(tmp_path):
     from skimage.data import astronaut
     from skimage.transform import resize
 
-    from ferbench.synth.raw.bu3dfe import Scan, write_bu3dfe
+    from ferbench.datasets.bu3dfe.layout import Scan, write_bu3dfe
 
     mesh, texture = fx.face_mesh(), fx.ramp_texture()
     idx, xyz = fx.landmarks(mesh)

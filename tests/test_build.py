@@ -11,7 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ferbench.build import BUILD_REPORT, DATASET_CARD, SYNTHETIC_MARKER, convert, read_card, read_table
+from ferbench.build import convert
+
+from ferbench.converted import REPORT_FILE as BUILD_REPORT, CARD_FILE as DATASET_CARD, read_card, read_table
+
+from ferbench.synth import SYNTHETIC_MARKER
 from ferbench.datasets import DatasetLoader, Item, register_dataset
 from ferbench.errors import ConversionError, DatasetNotFoundError, FerbenchError, SampleError
 from ferbench.imageio import check_image, encode_png
@@ -93,11 +97,11 @@ def test_rows_labels_faults_and_card(tmp_path):
     faults = {(f["kind"], f["file"]) for f in res.report["faults"]}
     assert faults == {("bad-name", "badname.png"), ("unknown-label", "s4_angry_0.png"), ("bad-image", "s5_happy_9.png")}
     card = read_card(tmp_path / "out")
-    assert card["num_rows"] == 5 and card["null_labels"] == 1 and card["synthetic"] is False
-    assert card["counts"]["per_split_label"] == {"train": {"0": 2, "1": 2, "None": 1}}
-    meta = ferbench_metadata(pq.read_schema(tmp_path / "out" / card["shards"][0]))
+    assert card.num_rows == 5 and card.null_labels == 1 and card.synthetic is False
+    assert card.counts["per_split_label"] == {"train": {"0": 2, "1": 2, "None": 1}}
+    meta = ferbench_metadata(pq.read_schema(tmp_path / "out" / card.shards[0]))
     assert meta["label_names"] == list(EMOTIONS)
-    assert meta["dataset"] == "_flat_pngs" and meta["converter_fingerprint"] == card["converter_fingerprint"]
+    assert meta["dataset"] == "_flat_pngs" and meta["converter_fingerprint"] == card.converter_fingerprint
     report = json.loads((tmp_path / "out" / BUILD_REPORT).read_text())
     assert report["faults_total"] == 3 and report["fault_kinds"] == {"bad-image": 1, "bad-name": 1, "unknown-label": 1}
 
@@ -111,7 +115,7 @@ def test_deterministic_across_creation_order_and_workers(tmp_path):
     r1 = convert("_flat_pngs", tmp_path / "a", tmp_path / "o1", workers=1)
     r2 = convert("_flat_pngs", tmp_path / "b", tmp_path / "o2", workers=2)
     assert r1.fingerprint == r2.fingerprint
-    shards = read_card(tmp_path / "o1")["shards"]
+    shards = read_card(tmp_path / "o1").shards
     for s in shards:
         assert (tmp_path / "o1" / s).read_bytes() == (tmp_path / "o2" / s).read_bytes()
 
@@ -137,7 +141,7 @@ def test_existing_output_needs_overwrite(tmp_path):
         convert("_flat_pngs", tmp_path / "raw", tmp_path / "out", workers=1)
     (tmp_path / "raw" / "s1_neutral_0.png").unlink()
     convert("_flat_pngs", tmp_path / "raw", tmp_path / "out", workers=1, overwrite=True)
-    assert read_card(tmp_path / "out")["num_rows"] == 4
+    assert read_card(tmp_path / "out").num_rows == 4
     assert sorted(os.listdir(tmp_path)) == ["out", "raw"]
 
 
@@ -154,8 +158,8 @@ def test_synthetic_marker_sets_metadata(tmp_path):
     (tmp_path / "raw" / SYNTHETIC_MARKER).write_text("")
     convert("_flat_pngs", tmp_path / "raw", tmp_path / "out", workers=1)
     card = read_card(tmp_path / "out")
-    assert card["synthetic"] is True
-    assert ferbench_metadata(pq.read_schema(tmp_path / "out" / card["shards"][0]))["synthetic"] is True
+    assert card.synthetic is True
+    assert ferbench_metadata(pq.read_schema(tmp_path / "out" / card.shards[0]))["synthetic"] is True
 
 
 def test_hf_datasets_round_trip(tmp_path):
@@ -170,7 +174,6 @@ def test_hf_datasets_round_trip(tmp_path):
     assert rows["_flat_pngs/s2_none_3"]["label"] is None
     img = rows["_flat_pngs/s1_happy_1"]["rgb"]
     assert img.mode == "L" and img.size == (6, 6)
-    assert (DATASET_CARD, BUILD_REPORT) == ("dataset.json", "build_report.json")
 
 
 @pytest.mark.parametrize("cut", [10, 40])
@@ -215,10 +218,10 @@ def test_blocks_files_and_row_groups_do_not_depend_on_workers(tmp_path, monkeypa
     monkeypatch.setattr(build, "SHARD_BYTES", 3 * image_bytes)
     one = convert("_flat_pngs", tmp_path / "raw", tmp_path / "one", workers=1)
     three = convert("_flat_pngs", tmp_path / "raw", tmp_path / "three", workers=3)
-    shards = read_card(tmp_path / "one")["shards"]
+    shards = read_card(tmp_path / "one").shards
     # 24 items → blocks of 5, 5, 5, 5 and 4 items; the unknown label (sorted last) leaves 3 rows
     # in the last block. A block's rows go to a file of 3 rows (groups of 2 + 1), then one of 2.
-    assert read_card(tmp_path / "three")["shards"] == shards
+    assert read_card(tmp_path / "three").shards == shards
     groups = [pq.ParquetFile(tmp_path / "one" / s).metadata for s in shards]
     assert [[m.row_group(g).num_rows for g in range(m.num_row_groups)] for m in groups] == [[2, 1], [2]] * 4 + [[2, 1]]
     for s in shards:

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferbench.build import BUILD_REPORT, convert, read_card, read_table
+from ferbench.build import convert
+
+from ferbench.converted import REPORT_FILE as BUILD_REPORT, read_card, read_table
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.imageio import decode
 from ferbench.schema import EMOTIONS, ferbench_metadata
-from ferbench.synth.raw.caldr_menders import Sample, write_caldr_menders
+from ferbench.datasets.caldr_menders.layout import Sample, write_caldr_menders
 from tests.fixtures import caldr_menders as fx
 from tests.fixtures.common import assert_identical_datasets, copy_in_reverse_order
 
@@ -68,7 +70,7 @@ def test_images_pass_through_and_depth_metadata(built, raw):
         "zero": "invalid",
         "source": "sensor",
     }
-    assert read_card(out)["layout"] == "emotions-color-depth+rgb-depth"
+    assert read_card(out).layout == "emotions-color-depth+rgb-depth"
 
 
 def test_every_planted_fault_is_reported(built):

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from ferbench import hf
-from ferbench.build import convert, read_card, read_table
+from ferbench.build import convert
+from ferbench.converted import read_card, read_table
 from ferbench.datasets import get_loader
 from ferbench.errors import ConversionError, DatasetNotFoundError, FerbenchError
 from ferbench.imageio import decode
 from ferbench.schema import EMOTIONS
-from ferbench.synth.raw.ckplus import CKLayout, write_official
+from ferbench.datasets.ckplus.layout import CKLayout, write_official
 from tests.fixtures import ckplus as fx
 
 FOLD_FILE = Path(fx.__file__).parent / "data" / "ckplus" / "CK+_10-fold_sample_IDascendorder_step10.txt"
@@ -64,7 +65,7 @@ def test_every_frame_is_a_row(quirky):
     assert result.num_rows == len(rows) == 39
     assert set(rows) == {sid for seq in q.sequences.values() for sid in _frames(seq)} - {truncated}
     assert {r["subject_id"] for r in rows.values()} == {f"ckplus:{s}" for s in ("S005", "S010", "S011", "S014", "S020")}
-    assert read_card(out)["layout"] == "official"
+    assert read_card(out).layout == "official"
     for sid, row in rows.items():
         seq = q.sequences[row["sequence_id"]]
         assert sid == f"ckplus/{row['sequence_id']}/{row['frame_index']:08d}"
@@ -88,7 +89,7 @@ def test_label_only_on_the_frame_the_emotion_file_names(quirky):
         "S011/002": None, "S011/003": None, "S014/001": 7, "S020/001": None,
     }  # fmt: skip
     assert all(r["sequence_label"] == sequence_labels[r["sequence_id"]] for r in rows.values())
-    assert read_card(out)["null_labels"] == 36
+    assert read_card(out).null_labels == 36
 
 
 def test_label_map():
@@ -164,8 +165,8 @@ def test_deterministic_across_runs_and_creation_order(quirky, tmp_path):
     again = fx.write_quirky(tmp_path / "raw", reverse=True)
     second = _convert(again.root, tmp_path / "ds", workers=2)
     assert second.fingerprint == result.fingerprint
-    shards = read_card(out)["shards"]
-    assert shards == read_card(tmp_path / "ds")["shards"]
+    shards = read_card(out).shards
+    assert shards == read_card(tmp_path / "ds").shards
     for shard in shards:
         assert (out / shard).read_bytes() == (tmp_path / "ds" / shard).read_bytes()
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ferbench import cli
-from ferbench.build import read_card
+from ferbench.converted import read_card
 from ferbench.demo import MARKER, WORLD, DemoOptions, run_demo, world_seeds
 from ferbench.errors import FerbenchError
 from ferbench.protocols import read_manifest
@@ -35,10 +35,10 @@ def _fold0(out: Path) -> dict[str, set[str]]:
 def test_every_stage_leaves_its_artefact(demo):
     out, summary, _ = demo
     for name in WORLD:
-        assert read_card(out / "data" / name)["synthetic"] is True
+        assert read_card(out / "data" / name).synthetic is True
         assert (out / "raw" / name / "FERBENCH_SYNTHETIC").is_file()
     merged = read_card(out / "data" / "global")
-    assert merged["synthetic"] is True and {s["name"] for s in merged["sources"]} == set(WORLD)
+    assert merged.synthetic is True and {s["name"] for s in merged.sources} == set(WORLD)
     meta = read_manifest(out / "manifests" / "global.parquet").meta
     assert meta["protocol"] == "global" and meta["leakage"]["verdict"] == "clean"
     assert meta["leakage"]["subject_overlap"] == 0 and meta["leakage"]["exact_duplicates"] == 0

@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from ferbench import hf
-from ferbench.build import convert, read_card, read_table
-from ferbench.datasets.fer2013 import FER2013, NUM_PIXELS, parse_pixels
+from ferbench.build import convert
+from ferbench.converted import read_card, read_table
+from ferbench.datasets.fer2013.loader import FER2013, NUM_PIXELS, parse_pixels
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.imageio import decode
 from ferbench.schema import EMOTIONS, ferbench_metadata
-from ferbench.synth.raw.fer2013 import write_competition, write_csv
+from ferbench.datasets.fer2013.layout import write_competition, write_csv
 from tests.fixtures import fer2013 as fx
 
 
@@ -30,7 +31,7 @@ def _faults(result) -> set[tuple[str, str, int | None]]:
 
 
 def _shards(out: Path) -> list[bytes]:
-    return [(out / s).read_bytes() for s in read_card(out)["shards"]]
+    return [(out / s).read_bytes() for s in read_card(out).shards]
 
 
 @pytest.fixture(scope="module", params=fx.CSV_LAYOUTS)
@@ -67,7 +68,7 @@ def test_csv_rows_ids_labels_and_splits(csv_built):
         assert (row["label"], row["label_raw"], row["source_split"], row["csv_row"]) == (label, label_raw, split, csv_row)
         assert row["label_source"] == (None if label is None else "annotation")
         assert row["subject_id"] is None and row["dataset"] == "fer2013"
-    assert read_card(out)["null_labels"] == sum(1 for v in exp.rows.values() if v[0] is None)
+    assert read_card(out).null_labels == sum(1 for v in exp.rows.values() if v[0] is None)
 
 
 def test_csv_faults_name_file_row_and_reason(csv_built):
@@ -190,7 +191,7 @@ def test_hf_round_trip(csv_built):
         assert row["label"] == label
         if label is not None:
             assert ds.features["label"].int2str(row["label"]) == EMOTIONS[label]
-    schema = pq.read_schema(out / read_card(out)["shards"][0])
+    schema = pq.read_schema(out / read_card(out).shards[0])
     assert ferbench_metadata(schema)["label_map"] == FER2013.label_map
 
 

@@ -13,11 +13,13 @@ import pytest
 from PIL import Image
 
 from ferbench import hf
-from ferbench.build import Report, convert, read_card, read_table
-from ferbench.datasets.ferplus import RULES, FERPlus
+from ferbench.build import convert
+from ferbench.converted import read_card, read_table
+from ferbench.datasets.base import Report
+from ferbench.datasets.ferplus.loader import RULES, FERPlus
 from ferbench.errors import ConversionError, DatasetNotFoundError, FerbenchError
 from ferbench.schema import EMOTIONS
-from ferbench.synth.raw.fer2013 import write_csv
+from ferbench.datasets.fer2013.layout import write_csv
 from tests.fixtures import ferplus as fx
 
 REAL_VOTES = Path("/work/shared/real/ferplus/fer2013new.csv")
@@ -31,7 +33,7 @@ def _convert(root: Path, out: Path, **kwargs):
 
 
 def _shards(out: Path) -> list[bytes]:
-    return [(out / s).read_bytes() for s in read_card(out)["shards"]]
+    return [(out / s).read_bytes() for s in read_card(out).shards]
 
 
 @pytest.fixture(scope="module", params=[(12, "fer2013.csv"), (11, "icml_face_data.csv")], ids=["12col", "11col-icml"])
@@ -67,7 +69,7 @@ def test_majority_rows_and_columns(built):
         assert row["image_name"] == ((image_name or None) if header == 12 else None)
         with Image.open(io.BytesIO(row["rgb"]["bytes"])) as im:
             assert (im.format, im.mode, im.size) == ("PNG", "L", (48, 48))
-    assert read_card(built[4])["null_labels"] == sum(1 for n in expected.values() if n in ("unknown", "NF"))
+    assert read_card(built[4]).null_labels == sum(1 for n in expected.values() if n in ("unknown", "NF"))
 
 
 def test_quirk_rows(built):

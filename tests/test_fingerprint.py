@@ -6,7 +6,9 @@ import pyarrow as pa
 import pytest
 from fixtures.affectnet import small_tree
 
-from ferbench.build import convert, read_card, read_table, write_dataset
+from ferbench.build import convert, write_dataset
+
+from ferbench.converted import read_card, read_table
 from ferbench.fingerprint import ContentHash
 from ferbench.schema import IMAGE_TYPE
 
@@ -87,9 +89,9 @@ def test_convert_and_write_dataset_agree_on_the_fingerprint(tmp_path):
     small_tree(tmp_path / "raw")
     converted = convert("affectnet", tmp_path / "raw", tmp_path / "a", workers=1)
     table = read_table(tmp_path / "a")
-    card = {k: read_card(tmp_path / "a")[k] for k in ("name", "layout")}
+    card = {k: getattr(read_card(tmp_path / "a"), k) for k in ("name", "layout")}
     rewritten = write_dataset([table.slice(0, 3), table.slice(3)], table.schema, tmp_path / "b", card, {})
-    assert rewritten.fingerprint == converted.fingerprint == read_card(tmp_path / "b")["fingerprint"]
+    assert rewritten.fingerprint == converted.fingerprint == read_card(tmp_path / "b").fingerprint
     changed = table.set_column(table.schema.get_field_index("valence"), "valence", pa.nulls(len(table), pa.float32()))
     other = write_dataset([changed], table.schema, tmp_path / "c", card, {})
     assert other.fingerprint != converted.fingerprint

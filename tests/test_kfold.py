@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ferbench.build import read_table
+from ferbench.converted import read_table
 from ferbench.errors import FerbenchError
 from ferbench.protocols import materialise
 from ferbench.protocols.base import TEST, TRAIN, VAL, stream
@@ -166,9 +166,10 @@ def test_bu3dfe7_subject_folds_and_class_ratios(bu3dfe):
 
 
 def _shuffled_copy(src, dst):
-    """The same rows as ``src`` in a shuffled order, split over two shards listed in reverse."""
+    """The same rows as ``src`` in a shuffled order, split over two shards listed in reverse. The
+    card drops its integrity fields (shard sizes, column digests), which a re-ordered copy breaks."""
     shutil.copytree(src, dst)
-    card = json.loads((dst / "dataset.json").read_text())
+    card = json.loads((dst / "ferbench.json").read_text())
     table = read_table(src)
     for shard in card["shards"]:
         (dst / shard).unlink()
@@ -177,8 +178,8 @@ def _shuffled_copy(src, dst):
     half = table.num_rows // 2
     pq.write_table(table.slice(0, half), dst / "b.parquet")
     pq.write_table(table.slice(half), dst / "a.parquet")
-    card["shards"] = ["b.parquet", "a.parquet"]
-    (dst / "dataset.json").write_text(json.dumps(card))
+    card.update(shards=["b.parquet", "a.parquet"], shard_bytes=[], column_hashes={})
+    (dst / "ferbench.json").write_text(json.dumps(card))
     return dst
 
 

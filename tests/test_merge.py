@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ferbench.build import read_card, read_table
+from ferbench.converted import read_card, read_table
 from ferbench.cli import main
 from ferbench.errors import FerbenchError
 from ferbench.imageio import decode
@@ -80,8 +80,8 @@ def test_global_provenance_and_labels(global_set, sources3d):
     assert "bosphorus/bs000/bs000_LFAU_12L_0" not in rows and "bosphorus/bs000/bs000_N_N_1" in rows  # exact codes; every neutral kept
     assert rows["caldr_menders/CalD3r/F_001_2"]["source_set"] == "CalD3r" and rows["bu3dfe/F0001/F0001_31"]["intensity"] == 1
     card = read_card(global_set.out_dir)
-    assert card["name"] == "global" and card["num_rows"] == 341
-    assert {s["name"]: s["fingerprint"] for s in card["sources"]} == {read_card(d)["name"]: read_card(d)["fingerprint"] for d in sources3d}
+    assert card.name == "global" and card.num_rows == 341
+    assert {s["name"]: s["fingerprint"] for s in card.sources} == {read_card(d).name: read_card(d).fingerprint for d in sources3d}
 
 
 def test_global_build_report(global_set):
@@ -212,5 +212,5 @@ def test_cli_merge(sources2d, tmp_path, capsys):
         argv += ["--data", str(d)]
     assert main(argv) == 0
     assert "affectnet" in capsys.readouterr().out
-    assert read_card(tmp_path / "m")["params"] == {"test_per_class": 2, "val_per_class": 1, "balance_per_class": 0}
+    assert read_card(tmp_path / "m").params == {"test_per_class": 2, "val_per_class": 1, "balance_per_class": 0}
     assert main(argv) == 2  # exists, no --overwrite

@@ -10,7 +10,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from ferbench.build import convert, read_card
+from ferbench.build import convert
+
+from ferbench.converted import read_card
 from ferbench.cli import main
 from ferbench.errors import FerbenchError
 from ferbench.protocols import list_protocols, materialise, read_manifest
@@ -213,7 +215,7 @@ def test_manifest_file_round_trip(fer2013, tmp_path):
         "n_folds": 1,
         "n_repeats": 1,
     }
-    assert meta["datasets"] == [{"name": "fer2013", "fingerprint": read_card(fer2013)["fingerprint"], "path": str(fer2013)}]
+    assert meta["datasets"] == [{"name": "fer2013", "fingerprint": read_card(fer2013).fingerprint, "path": str(fer2013)}]
     assert meta["content_hash"] == content_hash(back.table) and meta["leakage"]["verdict"] == "clean"
     keys = list(zip(*(back.table[c].to_pylist() for c in ("repeat", "fold", "role", "sample_id"))))
     assert keys == sorted(keys)

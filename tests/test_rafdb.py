@@ -8,7 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from fixtures.rafdb import ALIGNED_SIZE, ORIGINAL_SIZE, basic_tree, kaggle_tree
 
-from ferbench.build import convert, read_card, read_table
+from ferbench.build import convert
+
+from ferbench.converted import read_card, read_table
 from ferbench.errors import ConversionError, DatasetNotFoundError
 from ferbench.schema import EMOTIONS, ferbench_metadata
 
@@ -45,18 +47,18 @@ def test_basic_release_rows_labels_and_faults(basic, variant):
     from ferbench.imageio import check_image
 
     assert {(i.width, i.height) for i in (check_image(r["rgb"]["bytes"]) for r in rows.values())} == {size}
-    assert read_card(out)["options"] == {"image": variant}
+    assert read_card(out).options == {"image": variant}
 
 
 def test_label_map_is_the_published_table(basic):
     root, _ = basic
     convert("rafdb", root / "raw", root / "out-map", workers=1)
     card = read_card(root / "out-map")
-    meta = ferbench_metadata(pq.read_schema(root / "out-map" / card["shards"][0]))
+    meta = ferbench_metadata(pq.read_schema(root / "out-map" / card.shards[0]))
     assert meta["label_map"] == {"1": 3, "2": 4, "3": 5, "4": 1, "5": 2, "6": 6, "7": 0}
     names = {raw: EMOTIONS[i] for raw, i in meta["label_map"].items()}
     assert names == {"1": "surprise", "2": "fear", "3": "disgust", "4": "happiness", "5": "sadness", "6": "anger", "7": "neutral"}
-    assert card["counts"]["per_split_label"]["test"] == {str(k): 1 for k in range(7)}
+    assert card.counts["per_split_label"]["test"] == {str(k): 1 for k in range(7)}
 
 
 def test_correctly_spelled_label_file(tmp_path):
@@ -91,7 +93,7 @@ def test_deterministic_whatever_the_file_order(tmp_path):
     r1 = convert("rafdb", tmp_path / "a", tmp_path / "o1", workers=1)
     r2 = convert("rafdb", tmp_path / "b", tmp_path / "o2", workers=2)
     assert r1.fingerprint == r2.fingerprint
-    for shard in read_card(tmp_path / "o1")["shards"]:
+    for shard in read_card(tmp_path / "o1").shards:
         assert (tmp_path / "o1" / shard).read_bytes() == (tmp_path / "o2" / shard).read_bytes()
 
 

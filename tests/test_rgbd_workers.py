@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from ferbench.build import convert, read_card, read_table
+from ferbench.build import convert
+
+from ferbench.converted import read_card, read_table
 from ferbench.datasets import get_loader
 from tests.fixtures import bosphorus, bu3dfe, caldr_menders
 
@@ -23,7 +25,7 @@ def test_blocks_in_two_workers_match_one_process(name, tmp_path, monkeypatch):
     def run(out: str, workers: int):
         result = convert(name, tmp_path / "raw", tmp_path / out, workers=workers, progress=False, **options)
         faults = [(f["kind"], f["file"], f["row"]) for f in result.report["faults"]]
-        return result, read_card(tmp_path / out)["shards"], faults
+        return result, read_card(tmp_path / out).shards, faults
 
     whole, whole_shards, whole_faults = run("whole", 1)
     monkeypatch.setattr(get_loader(name), "block_items", 3)

@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 
 from ferbench import cli
-from ferbench.build import SYNTHETIC_MARKER, convert, read_card, read_table
+from ferbench.build import convert
+from ferbench.converted import read_card, read_table
+from ferbench.synth import SYNTHETIC_MARKER
 from ferbench.errors import FerbenchError
 from ferbench.imageio import decode
 from ferbench.schema import ferbench_metadata
 from ferbench.synth import world
-from ferbench.synth.layouts import DEPTH_UNITS_PER_MM, LAYOUTS
+from ferbench.datasets.caldr_menders.synth import DEPTH_UNITS_PER_MM
+from ferbench.synth.layouts import SYNTH_LAYOUTS as LAYOUTS
 
 N = 3  # subjects of the small worlds
 SIZE = 32
@@ -98,7 +101,7 @@ def test_converts_exactly_what_was_written(built: Built) -> None:
 
 def test_marked_synthetic(built: Built) -> None:
     assert (Path(built.summary["root"]) / SYNTHETIC_MARKER).is_file()
-    assert read_card(built.out)["synthetic"] is True
+    assert read_card(built.out).synthetic is True
     assert ferbench_metadata(read_table(built.out, ["label"]).schema)["synthetic"] is True
 
 
@@ -177,7 +180,7 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert cli.main(["synth", "rafdb", "--out", str(out)]) == 2  # not empty
     assert "not an empty directory" in capsys.readouterr().err
     assert cli.main(["synth", "ferplus", "--out", str(tmp_path / "x")]) == 2
-    assert "no synthetic layout for 'ferplus'" in capsys.readouterr().err
+    assert "unknown synthetic layout 'ferplus'" in capsys.readouterr().err
 
 
 def test_cli_help_names_every_layout() -> None:

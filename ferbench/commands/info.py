@@ -11,33 +11,32 @@ def summary(data_dir: str | Path) -> dict:
     """Counts computed by DuckDB over the Parquet shards of a converted dataset."""
     import duckdb
 
-    from ..build import BUILD_REPORT, read_card
+    from ..converted import open_dataset
     from ..schema import EMOTIONS
 
-    card = read_card(data_dir)
-    files = [str(Path(data_dir) / s) for s in card["shards"]]
+    data = open_dataset(data_dir)
     con = duckdb.connect()
-    con.read_parquet(files).create_view("d")
+    con.read_parquet([str(p) for p in data.shard_paths]).create_view("d")
     per_split = con.execute(
         "SELECT coalesce(source_split, '<none>'), label, count(*) FROM d GROUP BY ALL ORDER BY 1, 2 NULLS LAST"
     ).fetchall()
-    subjects = con.execute(
-        "SELECT count(DISTINCT subject_id), count(*) FILTER (WHERE subject_id IS NULL),"
-        " min(c), median(c), max(c) FROM d, (SELECT count(*) c FROM d WHERE subject_id IS NOT NULL GROUP BY subject_id)"
+    distinct, without = con.execute("SELECT count(DISTINCT subject_id), count(*) FILTER (WHERE subject_id IS NULL) FROM d").fetchone()
+    spread = con.execute(
+        "SELECT min(c), median(c), max(c) FROM (SELECT count(*) c FROM d WHERE subject_id IS NOT NULL GROUP BY subject_id)"
     ).fetchone()
     table: dict[str, dict[str, int]] = {}
     for split, label, n in per_split:
         table.setdefault(split, {})[EMOTIONS[label] if label is not None else "<no label>"] = n
-    report_path = Path(data_dir) / BUILD_REPORT
     return {
-        "card": card,
+        "card": data.card.to_json(),
+        "legacy_layout": data.legacy,
         "per_split_class": table,
         "subjects": {
-            "distinct": subjects[0],
-            "rows_without_subject": subjects[1],
-            "samples_per_subject_min_median_max": list(subjects[2:]),
+            "distinct": distinct,
+            "rows_without_subject": without,
+            "samples_per_subject_min_median_max": list(spread),
         },
-        "build_report": json.loads(report_path.read_text()) if report_path.exists() else None,
+        "build_report": data.report() or None,
     }
 
 
@@ -55,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     s = info["subjects"]
     print(f"  subjects {s['distinct']} (rows without subject: {s['rows_without_subject']}, per subject min/median/max {s['samples_per_subject_min_median_max']})")
     print(f"  faults {rep.get('faults_total', 0)}: {rep.get('fault_kinds', {})}")
+    if info["legacy_layout"]:
+        print("  note: written by an older ferbench (no data/ folder, no README card); convert again for the standard layout")
     for fault in rep.get("faults", [])[: args.faults]:
         where = fault["file"] + (f":{fault['row']}" if fault.get("row") is not None else "")
         print(f"    {fault['kind']}: {where}: {fault['reason']}")

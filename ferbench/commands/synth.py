@@ -14,10 +14,10 @@ from pathlib import Path
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import FerbenchError
-    from ..synth.layouts import LAYOUTS
+    from ..synth.layouts import SYNTH_LAYOUTS as LAYOUTS
 
     if args.name != "all" and args.name not in LAYOUTS:
-        raise FerbenchError(f"no synthetic layout for {args.name!r}; known: {', '.join(LAYOUTS)}, all")
+        raise FerbenchError(LAYOUTS.unknown(args.name) + ", all")
     names = list(LAYOUTS) if args.name == "all" else [args.name]
     for name in names:
         out = Path(args.out) / name if args.name == "all" else Path(args.out)
@@ -34,11 +34,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..synth.layouts import SYNTH_LAYOUTS
+
     p = sub.add_parser("synth", help="write synthetic faces in a dataset's raw layout (no licensed data needed)")
     p.add_argument(
         "name",
-        help="dataset whose raw layout to write (fer2013, ckplus, bu3dfe, bosphorus, caldr_menders, affectnet, rafdb), "
-        "or all (each into OUT/<name>)",
+        help=f"dataset whose raw layout to write ({', '.join(SYNTH_LAYOUTS.names())}), or all (each into OUT/<name>)",
     )
     p.add_argument("--out", required=True, help="raw root to create (must be empty or not exist)")
     p.add_argument("--subjects", type=int, default=20, help="synthetic people (default: 20)")

@@ -19,14 +19,49 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from collections import Counter
+from dataclasses import field
+from typing import Any, ClassVar, Iterable
 
 import pyarrow as pa
 
-from ..errors import DatasetNotFoundError, FerbenchError
+from ..errors import ConversionError, DatasetNotFoundError, FerbenchError
+from ..params import coerce
+from ..registry import Registry
 
-if TYPE_CHECKING:
-    from ..build import Report
+MAX_LISTED_FAULTS = 10_000
+
+
+@dataclass
+class Fault:
+    """One bad sample or annotation: what went wrong, where (file relative to the raw root, row)."""
+
+    kind: str
+    reason: str
+    file: str | None = None
+    row: int | None = None
+
+
+@dataclass
+class Report:
+    """Faults found while scanning and loading. ``strict`` makes the first one fatal."""
+
+    strict: bool = False
+    faults: list[Fault] = field(default_factory=list)
+    kinds: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def fault(self, kind: str, reason: str, file: str | None = None, row: int | None = None) -> None:
+        self.kinds[kind] += 1
+        if len(self.faults) < MAX_LISTED_FAULTS:
+            self.faults.append(Fault(kind, reason, file, row))
+        if self.strict:
+            where = f"{file}" + (f", row {row}" if row is not None else "")
+            raise ConversionError(f"--strict: {kind} in {where}: {reason}")
+
+    def note(self, text: str) -> None:
+        """Something a user should know that is not a fault (e.g. an UNVERIFIED variant detected)."""
+        self.notes.append(text)
 
 
 @dataclass(frozen=True)
@@ -70,7 +105,7 @@ class DatasetLoader:
         for key, value in options.items():
             spec = self.options[key]
             if spec.default is not None and not isinstance(value, type(spec.default)):
-                value = _coerce(value, type(spec.default))
+                value = coerce(value, type(spec.default))
             if spec.choices is not None and value not in spec.choices:
                 raise FerbenchError(f"{self.name}: option {key}={value!r} not in {list(spec.choices)}")
             self.opts[key] = value
@@ -79,7 +114,7 @@ class DatasetLoader:
     def detect(self) -> str:
         raise NotImplementedError
 
-    def scan(self, report: "Report") -> Iterable[Item]:
+    def scan(self, report: Report) -> Iterable[Item]:
         raise NotImplementedError
 
     def load(self, item: Item) -> dict[str, Any]:
@@ -103,6 +138,15 @@ class DatasetLoader:
         import sys
 
         return (sys.modules[type(self).__module__],)
+
+    @classmethod
+    def description(cls) -> str:
+        """The first paragraph of the loader module's docstring (for the dataset card)."""
+        import inspect
+        import sys
+
+        doc = inspect.getdoc(sys.modules[cls.__module__]) or cls.title
+        return " ".join(doc.split("\n\n")[0].split())
 
     # -- helpers ----------------------------------------------------------------------------
     def not_found(self, missing: str) -> DatasetNotFoundError:
@@ -146,11 +190,11 @@ def _scandir(path: Path) -> list[os.DirEntry]:
         return []
 
 
-def _coerce(value: Any, typ: type) -> Any:
-    if typ is bool and isinstance(value, str):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise FerbenchError(f"not a boolean: {value!r}")
-    return typ(value)
+#: Every dataset loader, by name. Each dataset folder registers its loader with
+#: ``@register_dataset``; ``ferbench.datasets`` imports every folder.
+DATASETS: Registry[type[DatasetLoader]] = Registry("dataset", populate=("ferbench.datasets",))
+
+
+def register_dataset(cls: type[DatasetLoader]) -> type[DatasetLoader]:
+    """Class decorator: register a loader under its ``name``."""
+    return DATASETS.register(cls.name, cls)

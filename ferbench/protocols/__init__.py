@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from .. import __version__
 from ..errors import FerbenchError
-from . import bosphorus, bu3dfe, ckplus, cross, grouped, official  # noqa: F401  (register protocols)
+from . import cross, grouped, official  # noqa: F401  (register the generic protocols)
 from .base import ROLES, LeakageError, Plan, Protocol, all_protocols, class_list, get_protocol, load_inputs, resolve_params
 from .manifest import Manifest, content_hash, manifest_table, read_manifest
 from .verify import NEAR_THRESHOLD
@@ -62,7 +62,7 @@ def materialise(
         "class_canonical": list(plan.classes),
         "n_folds": int(plan.roles.shape[1]),
         "n_repeats": int(plan.roles.shape[0]),
-        "datasets": [{"name": s.name, "fingerprint": s.card["fingerprint"], "path": str(s.path)} for s in inputs.sources.values()],
+        "datasets": [{"name": s.name, "fingerprint": s.card.fingerprint, "path": str(s.path)} for s in inputs.sources.values()],
         "content_hash": content_hash(table),
         "counts": _counts(plan),
         "notes": plan.notes,

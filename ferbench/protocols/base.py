@@ -21,9 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..build import read_card, read_table
-from ..datasets.base import _coerce
+from ..converted import ConvertedDataset, DatasetCard, open_dataset
 from ..errors import FerbenchError
+from ..params import resolve_params  # noqa: F401  (re-exported)
+from ..registry import Registry
 from ..schema import EMOTIONS
 
 #: Role codes: the index into ROLES, which is alphabetical so that sorting by code sorts by name.
@@ -43,9 +44,16 @@ class Source:
     """One converted (or merged) dataset directory, with the columns the protocol reads."""
 
     name: str
-    path: Path
-    card: dict[str, Any]
+    data: ConvertedDataset
     table: pa.Table  # sorted by sample_id
+
+    @property
+    def path(self) -> Path:
+        return self.data.path
+
+    @property
+    def card(self) -> DatasetCard:
+        return self.data.card
 
 
 @dataclass
@@ -86,59 +94,37 @@ class Protocol:
     version: str = "1"
 
 
-_REGISTRY: dict[str, Protocol] = {}
+#: Every protocol, by name: the generic ones register in ``ferbench.protocols``, the
+#: dataset-specific ones in their dataset folder (``ferbench/datasets/<name>/protocols.py``).
+PROTOCOLS: Registry[Protocol] = Registry("protocol", populate=("ferbench.protocols", "ferbench.datasets"))
 
 
 def register(protocol: Protocol) -> Protocol:
-    if protocol.name in _REGISTRY:
-        raise FerbenchError(f"protocol {protocol.name!r} registered twice")
-    _REGISTRY[protocol.name] = protocol
-    return protocol
+    return PROTOCOLS.register(protocol.name, protocol)
 
 
 def get_protocol(name: str) -> Protocol:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise FerbenchError(f"unknown protocol {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return PROTOCOLS.get(name)
 
 
 def all_protocols() -> dict[str, Protocol]:
-    return dict(sorted(_REGISTRY.items()))
-
-
-def resolve_params(owner: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """``defaults`` overridden by ``given`` (strings from the CLI are coerced to the default's type)."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise FerbenchError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(defaults)}")
-    out = dict(defaults)
-    for key, value in given.items():
-        default = defaults[key]
-        out[key] = value if default is None or isinstance(value, type(default)) else _coerce(value, type(default))
-    return out
+    return dict(PROTOCOLS.items())
 
 
 def load_inputs(data_dirs: list[str | Path], columns: tuple[str, ...]) -> Inputs:
     """Read the needed columns of each dataset directory, sorted by sample_id, keyed by card name."""
     sources: dict[str, Source] = {}
     for d in data_dirs:
-        path = Path(d).resolve()
-        card = read_card(path)
-        if card["name"] in sources:
-            raise FerbenchError(f"two inputs are both {card['name']!r}: {sources[card['name']].path} and {path}")
-        present = set(_schema_names(path, card))
+        data = open_dataset(Path(d).resolve())
+        name = data.card.name
+        if name in sources:
+            raise FerbenchError(f"two inputs are both {name!r}: {sources[name].path} and {data.path}")
+        present = set(data.column_names())
         cols = [c for c in dict.fromkeys(BASE_COLUMNS + columns) if c in present]
-        table = read_table(path, columns=cols).combine_chunks()
+        table = data.read(cols).combine_chunks()
         table = table.take(pc.sort_indices(table, [("sample_id", "ascending")]))
-        sources[card["name"]] = Source(card["name"], path, card, table)
+        sources[name] = Source(name, data, table)
     return Inputs(sources)
-
-
-def _schema_names(path: Path, card: dict[str, Any]) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return pq.read_schema(path / card["shards"][0]).names
 
 
 def require_columns(source: Source, *names: str) -> None:

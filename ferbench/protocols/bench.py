@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..build import read_card, read_table, write_dataset
+from ..build import write_dataset
+from ..converted import read_card, read_table
 from ..schema import make_schema
 from .base import BASE_COLUMNS
 from .hashes import HASH_SCHEMA, HASH_VERSION, cache_dir
@@ -60,7 +61,7 @@ def _dataset(root: Path, name: str, ids: list[str], labels: np.ndarray, splits: 
     hashes = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
     twins = rng.choice(n, (n // 1000, 2), replace=False)
     hashes[twins[:, 1]] = hashes[twins[:, 0]] ^ np.uint64(0b101)  # 2 bits apart
-    path = cache_dir() / f"{read_card(out)['fingerprint']}-v{HASH_VERSION}.parquet"
+    path = cache_dir() / f"{read_card(out).fingerprint}-v{HASH_VERSION}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     planted = {"sample_id": columns["sample_id"], "pixel_hash": pa.array(hashes), "phash": pa.array(hashes)}
     pq.write_table(pa.table(planted, schema=HASH_SCHEMA), path)
@@ -71,7 +72,7 @@ def _baseline(data: Path) -> float:
     """Seconds to read what any implementation must read: the label columns and the image hashes."""
     t0 = time.perf_counter()
     read_table(data, columns=list(BASE_COLUMNS))
-    pq.read_table(cache_dir() / f"{read_card(data)['fingerprint']}-v{HASH_VERSION}.parquet")
+    pq.read_table(cache_dir() / f"{read_card(data).fingerprint}-v{HASH_VERSION}.parquet")
     return time.perf_counter() - t0
 
 

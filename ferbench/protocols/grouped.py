@@ -1,10 +1,8 @@
 """Subject-grouped stratified k-fold over one dataset's labelled rows (see ``kfold.assign_folds``).
 
-* ``caldr_menders7`` / ``caldr_menders6``: CalD3r + MenD3s, 7 classes, and 6 without surprise
-  (the dataset paper's setting), subject-grouped stratified 5-fold. (The public reference code
-  used a sample-level KFold, which puts one subject's pictures in train and test.)
-* ``bu3dfe7``: BU-3DFE, all 2,500 models, 7 classes, subject-grouped 5-fold (the reference code's
-  "new benchmark", made subject-independent).
+Datasets declare their own grouped protocols with ``grouped_protocol`` in their folder
+(``ferbench/datasets/<name>/protocols.py``); the merged sets' live here:
+
 * ``global``: the merged Global set (CalD3r/MenD3s + BU-3DFE + Bosphorus), 7 classes,
   subject-grouped stratified 5-fold (subjects are namespaced per source, so none can collide).
 
@@ -35,32 +33,15 @@ def _params(k: int) -> dict[str, Any]:
     return {"k": k, "repeats": 1, "val": "next-fold"}
 
 
-_KFOLD = "subject-grouped stratified 5-fold"
-register(
-    Protocol(
-        "caldr_menders7",
-        f"CalD3r + MenD3s, 7 classes, {_KFOLD}",
-        ("caldr_menders",),
-        grouped_plan("caldr_menders", SEVEN),
-        _params(5),
-    )
-)
-register(
-    Protocol(
-        "caldr_menders6",
-        f"CalD3r + MenD3s, 6 classes (no surprise), {_KFOLD}",
-        ("caldr_menders",),
-        grouped_plan("caldr_menders", (0, 1, 2, 4, 5, 6)),
-        _params(5),
-    )
-)
-register(Protocol("bu3dfe7", f"BU-3DFE all 2,500 models, 7 classes, {_KFOLD}", ("bu3dfe",), grouped_plan("bu3dfe", SEVEN), _params(5)))
-register(
-    Protocol(
-        "global",
-        f"Global merged RGB-D set (CalD3r/MenD3s + BU-3DFE + Bosphorus), 7 classes, {_KFOLD}",
-        ("global",),
-        grouped_plan("global", SEVEN),
-        _params(5),
-    )
+def grouped_protocol(name: str, description: str, dataset: str, classes: tuple[int, ...], k: int = 5) -> Protocol:
+    """Register a protocol declared as data: subject-grouped stratified ``k``-fold over one
+    dataset's rows labelled with one of ``classes`` (fold f+1 validates when fold f tests)."""
+    return register(Protocol(name, description, (dataset,), grouped_plan(dataset, classes), _params(k)))
+
+
+grouped_protocol(
+    "global",
+    "Global merged RGB-D set (CalD3r/MenD3s + BU-3DFE + Bosphorus), 7 classes, subject-grouped stratified 5-fold",
+    "global",
+    SEVEN,
 )

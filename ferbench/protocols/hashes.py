@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from ..build import read_card
+from ..converted import open_dataset
 
 HASH_VERSION = "1"
 HASH_SCHEMA = pa.schema([("sample_id", pa.string()), ("pixel_hash", pa.uint64()), ("phash", pa.uint64())])
@@ -83,15 +83,15 @@ def image_hashes(data: bytes) -> tuple[int, int] | None:
 
 def dataset_hashes(data_dir: str | Path, workers: int | None = None) -> pa.Table:
     """Hashes of every row's primary image in a dataset directory (cached by fingerprint)."""
-    card = read_card(data_dir)
-    cached = cache_dir() / f"{card['fingerprint']}-v{HASH_VERSION}.parquet"
+    data = open_dataset(data_dir)
+    cached = cache_dir() / f"{data.card.fingerprint}-v{HASH_VERSION}.parquet"
     if cached.exists():
         return pq.read_table(cached)
     ids: list[str] = []
     results: list[tuple[int, int] | None] = []
-    with _pool(workers, card["num_rows"]) as pool:
-        for shard in card["shards"]:
-            t = pq.read_table(Path(data_dir) / shard, columns=["sample_id", "rgb", "depth"])
+    with _pool(workers, data.card.num_rows) as pool:
+        for shard in data.shard_paths:
+            t = pq.read_table(shard, columns=["sample_id", "rgb", "depth"])
             blobs = [_primary(r, d) for r, d in zip(t.column("rgb").to_pylist(), t.column("depth").to_pylist())]
             keep = [i for i, b in enumerate(blobs) if b is not None]
             sids = t.column("sample_id").to_pylist()

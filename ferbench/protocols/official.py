@@ -1,17 +1,11 @@
-"""Protocols built on a dataset's own splits: FER2013, FER+, AffectNet, RAF-DB, AVFER.
+"""Protocols built on a dataset's own splits, and the factory datasets declare theirs with.
 
-* ``fer2013``: Training → train, PublicTest → val, PrivateTest → test; 7 classes. The
-  msambare folder variant keeps PublicTest/PrivateTest apart by file-name prefix, which the
-  converter writes to ``source_split``.
-* ``fer2013-holdout``: the stratified 64/16/20 train/val/test hold-out some reports draw from all
-  35,887 rows. FER2013 has no subject ids, so it is stratified by label only (seeded).
-* ``ferplus``: the FER2013 splits with FER+'s majority-vote labels (rows without a majority
-  are left out), 8 classes.
-* ``affectnet8`` / ``affectnet7``: the official validation set is the test set; a validation
-  set of ``val_per_class`` (default 500) rows per class is drawn (seeded) from train. The
-  7-class variant drops contempt. Ids 8–10 carry no label and never take part.
-* ``rafdb``: official train/test, 7 classes; a stratified ``val_fraction`` (default 0.1) of
-  train becomes val (seeded).
+``official_protocol(name, description, dataset, splits, classes, **val)`` registers one: roles
+come straight from the dataset's ``source_split`` (mapped case-insensitively), rows are limited
+to a class set, and a validation set may be carved out of train (``val_per_class`` or
+``val_fraction``, seeded). Each dataset folder declares its own (``fer2013``, ``ferplus``,
+``affectnet8``/``affectnet7``, ``rafdb``); the merged AVFER set's lives here:
+
 * ``avfer``: the merged AVFER set's own train/val/test (``avfer_split``), 8 classes.
 """
 
@@ -24,6 +18,7 @@ import numpy as np
 from .base import ABSENT, TEST, TRAIN, VAL, Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, split_roles, stream
 from .kfold import per_class_draw, stratified_holdout
 
+SIX = (1, 2, 3, 4, 5, 6)
 SEVEN = (0, 1, 2, 3, 4, 5, 6)
 EIGHT = (0, 1, 2, 3, 4, 5, 6, 7)
 FER_SPLITS = {"Training": TRAIN, "train": TRAIN, "PublicTest": VAL, "PrivateTest": TEST}
@@ -41,7 +36,7 @@ def official_plan(dataset: str, splits: dict[str, int], classes: tuple[int, ...]
     return plan
 
 
-def _holdout_plan(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
+def fer2013_holdout_plan(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
     src = inputs.get("fer2013")
     labels = np_col(src.table, "label", -1)
     keep = in_classes(labels, SEVEN)
@@ -50,7 +45,7 @@ def _holdout_plan(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
     return Plan(plan_rows(src, keep), roles[None, None, :], SEVEN)
 
 
-def _carved_plan(dataset: str, splits: dict[str, int], classes: tuple[int, ...]):
+def carved_plan(dataset: str, splits: dict[str, int], classes: tuple[int, ...]):
     """Official train/test; val drawn from train: ``val_per_class`` rows per class or a ``val_fraction``."""
     base = official_plan(dataset, splits, classes)
 
@@ -72,58 +67,16 @@ def _carved_plan(dataset: str, splits: dict[str, int], classes: tuple[int, ...])
     return plan
 
 
-register(
-    Protocol(
-        "fer2013",
-        "FER2013 official: Training / PublicTest (val) / PrivateTest (test), 7 classes",
-        ("fer2013",),
-        official_plan("fer2013", FER_SPLITS, SEVEN),
-    )
-)
-register(
-    Protocol(
-        "fer2013-holdout",
-        "FER2013 stratified 64/16/20 train/val/test hold-out over all rows (no subjects: label-stratified), 7 classes",
-        ("fer2013",),
-        _holdout_plan,
-        {"train": 0.64, "val": 0.16, "test": 0.20},
-    )
-)
-register(
-    Protocol(
-        "ferplus",
-        "FER+ official splits (FER2013Train/Valid/Test), majority-vote labels, 8 classes",
-        ("ferplus",),
-        official_plan("ferplus", FER_SPLITS, EIGHT),
-    )
-)
-register(
-    Protocol(
-        "affectnet8",
-        "AffectNet-8: official validation set as test, val = 500/class drawn from train (seeded)",
-        ("affectnet",),
-        _carved_plan("affectnet", {"train": TRAIN, "val": TEST}, EIGHT),
-        {"val_per_class": 500},
-    )
-)
-register(
-    Protocol(
-        "affectnet7",
-        "AffectNet-7 (no contempt): official validation set as test, val = 500/class drawn from train",
-        ("affectnet",),
-        _carved_plan("affectnet", {"train": TRAIN, "val": TEST}, SEVEN),
-        {"val_per_class": 500},
-    )
-)
-register(
-    Protocol(
-        "rafdb",
-        "RAF-DB basic: official train/test, 7 classes, val = stratified 10% of train (seeded)",
-        ("rafdb",),
-        _carved_plan("rafdb", {"train": TRAIN, "test": TEST}, SEVEN),
-        {"val_fraction": 0.1},
-    )
-)
+def official_protocol(
+    name: str, description: str, dataset: str, splits: dict[str, int], classes: tuple[int, ...], **val: float
+) -> Protocol:
+    """Register a protocol declared as data: a dataset's own splits (``splits`` maps its
+    ``source_split`` values to roles), a class set, and optionally a validation set carved out
+    of train (``val_per_class=N`` or ``val_fraction=f``, seeded)."""
+    plan = carved_plan(dataset, splits, classes) if val else official_plan(dataset, splits, classes)
+    return register(Protocol(name, description, (dataset,), plan, dict(val)))
+
+
 register(
     Protocol(
         "avfer",

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..build import read_card
+from ..converted import read_card
 from ..errors import FerbenchError
 from .base import ROLES, TEST, TRAIN, VAL
 from .hashes import HASH_SCHEMA, dataset_hashes
@@ -94,9 +94,9 @@ def _hashes(manifest: Manifest, samples: pa.Array) -> pa.Table:
     tables = []
     for ds in manifest.meta["datasets"]:
         card = read_card(ds["path"])
-        if card["fingerprint"] != ds["fingerprint"]:
+        if card.fingerprint != ds["fingerprint"]:
             raise FerbenchError(
-                f"{ds['name']} at {ds['path']} has fingerprint {card['fingerprint']}, the manifest was built "
+                f"{ds['name']} at {ds['path']} has fingerprint {card.fingerprint}, the manifest was built "
                 f"from {ds['fingerprint']}: rebuild the manifest"
             )
         h = dataset_hashes(ds["path"])

@@ -1,1 +1,5 @@
-"""Synthetic data: replicas of published dataset layouts and rendered faces, for tests and demos."""
+"""Synthetic data: the procedural expression world (``world``) and the helpers every dataset's
+synthetic writer shares (``layouts``); each dataset folder holds its own writer."""
+
+#: A raw root holding this file was written by ``ferbench synth``: its rows are marked synthetic.
+SYNTHETIC_MARKER = "FERBENCH_SYNTHETIC"

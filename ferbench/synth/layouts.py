@@ -2,7 +2,7 @@
 
 Every ``write_<name>(out_dir, subjects=, seed=, size=, ...)`` draws ``subjects`` people from
 ``ferbench.synth.world``, renders their expressions and writes them through the raw-layout writer
-of ``ferbench.synth.raw.<name>``, so ``ferbench convert <name> out_dir`` runs the real converter.
+of ``ferbench.datasets.<name>.layout``, so ``ferbench convert <name> out_dir`` runs the real converter.
 ``out_dir`` must be empty (or not exist): it becomes the raw root and gets an empty
 ``ferbench.build.SYNTHETIC_MARKER`` file, so every converted row is marked synthetic. The same
 (subjects, seed, size, options) always writes the same bytes; each sample's randomness is keyed
@@ -75,46 +75,15 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from ..build import SYNTHETIC_MARKER
+from . import SYNTHETIC_MARKER
 from ..errors import FerbenchError
+from ..registry import Registry
 from ..geometry.render import View
-from ..schema import EMOTIONS, namespaced
+from ..schema import EMOTIONS
 from . import world
-from .raw import affectnet as raw_affectnet
-from .raw import bosphorus as raw_bosphorus
-from .raw import bu3dfe as raw_bu3dfe
-from .raw import caldr_menders as raw_caldr_menders
-from .raw import ckplus as raw_ckplus
-from .raw import fer2013 as raw_fer2013
-from .raw import rafdb as raw_rafdb
 
 # -- raw label codes of each dataset, by canonical index (from shared/formats) --------------------
-FER2013_IDS = {6: 0, 5: 1, 4: 2, 1: 3, 2: 4, 3: 5, 0: 6}
-CKPLUS_IDS = {6: 1, 7: 2, 5: 3, 4: 4, 1: 5, 2: 6, 3: 7}
-BU3DFE_CODES = {0: "NE", 1: "HA", 2: "SA", 3: "SU", 4: "FE", 5: "DI", 6: "AN"}
-BOSPHORUS_CODES = {1: "HAPPY", 2: "SADNESS", 3: "SURPRISE", 4: "FEAR", 5: "DISGUST", 6: "ANGER"}
-CALDR_WORDS = {0: "neutral", 1: "happiness", 2: "sadness", 3: "surprise", 4: "fear", 5: "disgust", 6: "anger"}
-RAFDB_IDS = {3: 1, 4: 2, 5: 3, 1: 4, 2: 5, 6: 6, 0: 7}
-BU3DFE_ETHNICITIES = ("WH", "BL", "AE", "AM", "LA", "IN")
-#: Bosphorus single-AU scans the world can show: code → (AU, side, low intensity). They are
-#: rendered at ``AU_SCAN_INTENSITY`` (FACS C), ``LW`` ("low") at 1 (A).
-BOSPHORUS_AUS: dict[tuple[str, str], tuple[int, str | None, bool]] = {
-    **{("LFAU", c): (int(c), None, False) for c in ("9", "10", "12", "14", "15", "16", "17", "20", "23", "24", "25", "26")},
-    ("LFAU", "12L"): (12, "L", False),
-    ("LFAU", "12R"): (12, "R", False),
-    ("LFAU", "12LW"): (12, None, True),
-    **{("UFAU", c): (int(c), None, False) for c in ("1", "2", "4", "43")},
-}
-AU_SCAN_INTENSITY = 3.0
-BOSPHORUS_OCCLUSIONS = {"GLASSES": "glasses", "HAIR": "hair"}
-#: (valence, arousal) centre of each canonical emotion at full strength (circumplex-like).
-VALENCE_AROUSAL = {
-    0: (0.0, 0.0), 1: (0.7, 0.4), 2: (-0.6, -0.3), 3: (0.2, 0.75),
-    4: (-0.6, 0.7), 5: (-0.65, 0.35), 6: (-0.55, 0.7), 7: (-0.45, 0.25),
-}  # fmt: skip
-DEPTH_UNITS_PER_MM = 8  # CalD3r/MenD3s depth: SR300-like raw units of 1/8 mm
 BROW_EDGE_MM = 2.0
-FER2013_SPLITS = (("Training", 0.8), ("PublicTest", 0.1), ("PrivateTest", 0.1))
 #: ``world.sample_world`` settings of the lab-captured 3-D sets: near-frontal, no occluders.
 FRONTAL = {"pose_jitter": (4.0, 4.0, 2.0), "scale_jitter": 0.05, "shift_jitter": 0.02, "occlusion_rate": 0.0}
 
@@ -122,7 +91,7 @@ Summary = dict[str, Any]
 
 
 # -- shared helpers -------------------------------------------------------------------------------
-def _prepare(out_dir: str | Path) -> Path:
+def prepare_root(out_dir: str | Path) -> Path:
     """The raw root: created if needed, refused if not empty, marked synthetic."""
     root = Path(out_dir)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -132,7 +101,7 @@ def _prepare(out_dir: str | Path) -> Path:
     return root
 
 
-def _people(dataset: str, n: int, seed: int, most: int) -> list[world.Subject]:
+def draw_people(dataset: str, n: int, seed: int, most: int) -> list[world.Subject]:
     if not 1 <= n <= most:
         raise FerbenchError(f"{dataset}: subjects must be within 1..{most} (its ids have a fixed width), not {n}")
     if seed < 0:
@@ -140,7 +109,7 @@ def _people(dataset: str, n: int, seed: int, most: int) -> list[world.Subject]:
     return world.make_subjects(n, seed)
 
 
-def _summary(dataset: str, root: Path, seed: int, subjects: int, size: int, samples: dict[str, dict]) -> Summary:
+def make_summary(dataset: str, root: Path, seed: int, subjects: int, size: int, samples: dict[str, dict]) -> Summary:
     labels = Counter(EMOTIONS[t["label"]] if t["label"] is not None else "<none>" for t in samples.values())
     return {
         "dataset": dataset,
@@ -154,12 +123,12 @@ def _summary(dataset: str, root: Path, seed: int, subjects: int, size: int, samp
     }
 
 
-def _truth(person: world.Subject, label: int | None, subject_id: str | None, split: str | None = None, aus: list | None = None) -> dict:
+def sample_truth(person: world.Subject, label: int | None, subject_id: str | None, split: str | None = None, aus: list | None = None) -> dict:
     """What converting one sample must give, plus the world subject behind it."""
     return {"label": label, "subject_id": subject_id, "split": split, "aus": aus, "world_subject": person.id}
 
 
-def _splits(n: int, shares: Sequence[tuple[str, float]]) -> list[str]:
+def split_by_subject(n: int, shares: Sequence[tuple[str, float]]) -> list[str]:
     """Split name per subject index: the last subjects go to the later splits, round(share·n) each
     (at least one while the first split keeps one subject)."""
     out, end = [shares[0][0]] * n, n
@@ -170,13 +139,13 @@ def _splits(n: int, shares: Sequence[tuple[str, float]]) -> list[str]:
     return out
 
 
-def _rng(seed: int, subject: world.Subject, *key: str | int) -> np.random.Generator:
+def subject_rng(seed: int, subject: world.Subject, *key: str | int) -> np.random.Generator:
     """A random stream keyed on (seed, subject, key), independent of iteration order."""
     words = [k if isinstance(k, int) else zlib.crc32(k.encode()) for k in key]
     return np.random.default_rng([seed, subject.id, 7919, *words])
 
 
-def _gray(rgb: np.ndarray, side: int | None = None) -> np.ndarray:
+def gray(rgb: np.ndarray, side: int | None = None) -> np.ndarray:
     """uint8 luma (ITU-R 601) of an RGB image, box-resampled to ``side`` × ``side`` if given."""
     im = Image.fromarray(rgb).convert("L")
     if side is not None and im.size != (side, side):
@@ -184,13 +153,13 @@ def _gray(rgb: np.ndarray, side: int | None = None) -> np.ndarray:
     return np.asarray(im)
 
 
-def _project(s: world.FaceSample, points: np.ndarray) -> np.ndarray:
+def project(s: world.FaceSample, points: np.ndarray) -> np.ndarray:
     """(n, 2) image coordinates (x = column, y = row) of posed mesh points."""
     return View(s.depth_mm, s.frame).project(points)
 
 
 # -- landmarks: named world points and points derived from them, all mesh vertices ---------------
-class _Marks:
+class Marks:
     """Landmark vertex ids of one face sample (see the module docstring, *Landmarks*)."""
 
     def __init__(self, s: world.FaceSample):
@@ -251,7 +220,7 @@ class _Marks:
 
 def ibug68(s: world.FaceSample) -> np.ndarray:
     """Vertex ids of the 68 iBUG points (0–16 contour, brows, nose, eyes, mouth)."""
-    m = _Marks(s)
+    m = Marks(s)
     thirds, sixths, quarters = (1 / 3, 2 / 3), [k / 6 for k in range(6)], (0.25, 0.5, 0.75)
     ids = m.contour(17)
     ids += m.curve("brow_outer_r", "brow_mid_r", "brow_inner_r", (0, 0.25, 0.5, 0.75, 1))
@@ -271,7 +240,7 @@ def ibug68(s: world.FaceSample) -> np.ndarray:
 
 def bu3dfe83(s: world.FaceSample) -> np.ndarray:
     """Vertex ids of the 83 BU-3DFE rows (groups as in the module docstring)."""
-    m = _Marks(s)
+    m = Marks(s)
     quarters, fifths, spread = (0.25, 0.5, 0.75), (0.2, 0.4, 0.6, 0.8), (0, 0.25, 0.5, 0.75, 1)
     ids: list[int] = []
     for side in ("r", "l"):  # image-left eye first
@@ -292,274 +261,8 @@ def bu3dfe83(s: world.FaceSample) -> np.ndarray:
     return np.array(ids + m.contour(15), dtype=np.int64)
 
 
-#: Bosphorus label → world point name, or ``("saddle", side)`` for a derived nose-saddle point.
-BOSPHORUS_POINTS: dict[str, str | tuple[str, str]] = {
-    "Outer left eyebrow": "brow_outer_r", "Middle left eyebrow": "brow_mid_r", "Inner left eyebrow": "brow_inner_r",
-    "Inner right eyebrow": "brow_inner_l", "Middle right eyebrow": "brow_mid_l", "Outer right eyebrow": "brow_outer_l",
-    "Outer left eye corner": "eye_outer_r", "Inner left eye corner": "eye_inner_r",
-    "Inner right eye corner": "eye_inner_l", "Outer right eye corner": "eye_outer_l",
-    "Nose saddle left": ("saddle", "r"), "Nose saddle right": ("saddle", "l"),
-    "Left nose peak": "alar_r", "Nose tip": "nose_tip", "Right nose peak": "alar_l",
-    "Left mouth corner": "mouth_corner_r", "Upper lip outer middle": "lip_upper_outer", "Right mouth corner": "mouth_corner_l",
-    "Upper lip inner middle": "lip_upper_inner", "Lower lip inner middle": "lip_lower_inner",
-    "Lower lip outer middle": "lip_lower_outer", "Chin middle": "chin",
-}  # fmt: skip
-VISIBLE_MM = 3.0
 
 
-def _visible(s: world.FaceSample, points: np.ndarray) -> np.ndarray:
-    """True where a posed point is in the image and the surface seen at its pixel is within
-    ``VISIBLE_MM`` of it (not hidden by an occluder, the nose or the lips)."""
-    view = View(s.depth_mm, s.frame)
-    xy = np.floor(view.project(points)).astype(int)
-    size = s.depth_mm.shape[0]
-    inside = np.all((xy >= 0) & (xy < size), axis=1)
-    seen = np.full(len(points), np.nan)
-    seen[inside] = s.depth_mm[xy[inside, 1], xy[inside, 0]]
-    own = s.frame["z_plane"] - points[:, 2]
-    return inside & (np.abs(np.nan_to_num(seen, nan=np.inf) - own) < VISIBLE_MM)
-
-
-# -- FER2013 --------------------------------------------------------------------------------------
-def write_fer2013(out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 96, levels: Sequence[int] = world.LEVELS) -> Summary:
-    """``fer2013/fer2013.csv``: 48×48 grayscale faces in Training/PublicTest/PrivateTest blocks split by subject."""
-    people = _people("fer2013", subjects, seed, 10**6)
-    root = _prepare(out_dir)
-    usage = dict(zip((p.id for p in people), _splits(len(people), FER2013_SPLITS)))
-    block = {name: k for k, (name, _) in enumerate(FER2013_SPLITS)}
-    rows = [
-        (block[usage[s.subject.id]], _gray(s.rgb, 48), s.label, s.subject)
-        for s in world.sample_world(people, labels=range(7), intensities=levels, size=size, seed=seed)
-    ]
-    rows.sort(key=lambda r: r[0])  # stable: subject-major inside each block
-    names = [FER2013_SPLITS[r[0]][0] for r in rows]
-    faces, emotions = np.stack([r[1] for r in rows]), [FER2013_IDS[r[2]] for r in rows]
-    raw_fer2013.write_csv(root / "fer2013" / "fer2013.csv", "fer2013", faces, emotions, names)
-    truth = {f"fer2013/{i:05d}": _truth(person, label, None, names[i]) for i, (_, _, label, person) in enumerate(rows)}
-    return _summary("fer2013", root, seed, subjects, size, truth)
-
-
-# -- CK+ ------------------------------------------------------------------------------------------
-def write_ckplus(
-    out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 128, frames: tuple[int, int] = (6, 12), landmarks: bool = True
-) -> Summary:
-    """The official CK+ tree: one neutral→peak sequence per emotion 1–7 and subject."""
-    people = _people("ckplus", subjects, seed, 999)
-    root = _prepare(out_dir)
-    truth: dict[str, dict] = {}
-    for person in people:
-        name = f"S{person.id + 1:03d}"
-        numbers = _rng(seed, person, "ckplus-sequences").permutation(7) + 1
-        for label, number in zip(range(1, 8), numbers):
-            clip, seq = _ck_sequence(person, label, int(number), name, seed, size, frames, landmarks)
-            raw_ckplus.write_official(root, [seq])
-            aus = [{"au": au, "intensity": float(value), "side": None} for au, value in seq.facs]
-            for k in range(1, seq.peak + 1):
-                peak = k == seq.peak
-                truth[f"ckplus/{seq.folder}/{k:08d}"] = _truth(
-                    person, clip[-1].label if peak else None, namespaced("ckplus", name), None, aus if peak else None
-                )
-    return _summary("ckplus", root, seed, subjects, size, truth)
-
-
-def _ck_sequence(
-    person: world.Subject, label: int, number: int, name: str, seed: int, size: int, frames: tuple[int, int], landmarks: bool
-) -> tuple[list[world.FaceSample], raw_ckplus.CKSequence]:
-    rng = _rng(seed, person, "ckplus", label)
-    clip = world.sequence(
-        person, label, int(rng.integers(frames[0], frames[1] + 1)), size=size,
-        pose=tuple(rng.uniform(-3, 3, 3)), light=world.random_light(rng, 0.3),
-        scale=1 + rng.uniform(-0.05, 0.05), side=world.SIDES[int(rng.integers(2))], seed=int(rng.integers(2**31)),
-    )  # fmt: skip
-    facs = [(au, int(np.clip(round(v), 1, 5))) for au, v in sorted(clip[-1].aus.items())]
-    points = None
-    if landmarks:
-        ids = ibug68(clip[0])
-        points = [_project(f, f.mesh.vertices[ids]) for f in clip]
-    seq = raw_ckplus.CKSequence(name, number, [_gray(f.rgb) for f in clip], CKPLUS_IDS[clip[-1].label], facs, points)
-    return clip, seq
-
-
-# -- BU-3DFE --------------------------------------------------------------------------------------
-def write_bu3dfe(
-    out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 256, levels: Sequence[int] = world.LEVELS, raw_files: bool = True
-) -> Summary:
-    """``BU_3DFE/<subject>/``: one neutral and six emotions × ``levels`` textured meshes per subject
-    (``raw_files=False`` leaves out the ``RAW`` pair, which converters ignore: half the bytes)."""
-    if size > 512:
-        raise FerbenchError("bu3dfe: the F2D texture is at most 512 pixels wide")
-    people = _people("bu3dfe", subjects, seed, 9999)
-    root = _prepare(out_dir)
-    numbers: Counter = Counter()
-    truth: dict[str, dict] = {}
-    for person in people:
-        numbers[person.sex] += 1
-        raw_id = f"{person.sex}{numbers[person.sex]:04d}"
-        ethnicity = BU3DFE_ETHNICITIES[int(_rng(seed, person, "bu3dfe-ethnicity").integers(len(BU3DFE_ETHNICITIES)))]
-        neutral = world.sample_world([person], labels=(0,), intensities=(1,), size=size, seed=seed, **FRONTAL)
-        posed = world.sample_world([person], labels=range(1, 7), intensities=levels, size=size, seed=seed, **FRONTAL)
-        for s in (*neutral, *posed):
-            ids = bu3dfe83(s)
-            scan = raw_bu3dfe.Scan(raw_id, BU3DFE_CODES[s.label], s.intensity, ethnicity, s.mesh, ids, s.mesh.vertices[ids], s.rgb, s.rgb)
-            raw_bu3dfe.write_bu3dfe(root, [scan], top="BU_3DFE", raw_files=raw_files)
-            truth[f"bu3dfe/{raw_id}/{scan.stem}"] = _truth(person, s.label, namespaced("bu3dfe", raw_id))
-    return _summary("bu3dfe", root, seed, subjects, size, truth)
-
-
-# -- Bosphorus ------------------------------------------------------------------------------------
-def write_bosphorus(
-    out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 128, level: int = 4, extras: bool = True
-) -> Summary:
-    """``BosphorusDB/bsNNN/``: neutral, emotion (and with ``extras`` single-AU and occlusion) scans."""
-    people = _people("bosphorus", subjects, seed, 1000)
-    root = _prepare(out_dir)
-    truth: dict[str, dict] = {}
-    for person in people:
-        for cls, code, rep, aus, sides, occlusion, label, coded in _bosphorus_plan(person, level, extras):
-            stem = f"bs{person.id:03d}_{cls}_{code}_{rep}"
-            rng = _rng(seed, person, stem)
-            s = world.render_face(
-                person, aus, sides=sides, size=size, pose=tuple(rng.uniform(-1, 1, 3) * (4.0, 4.0, 2.0)),
-                light=world.random_light(rng, 0.5), scale=1 + rng.uniform(-0.05, 0.05), occlusion=occlusion,
-                seed=int(rng.integers(2**31)), label=label, intensity=level if label else 0,
-            )  # fmt: skip
-            raw_bosphorus.write_bosphorus(root, [_bosphorus_scan(s, person.id, cls, code, rep)])
-            truth[f"bosphorus/{stem[:5]}/{stem}"] = _truth(person, label, namespaced("bosphorus", stem[:5]), None, coded)
-    return _summary("bosphorus", root, seed, subjects, size, truth)
-
-
-def _bosphorus_plan(person: world.Subject, level: int, extras: bool) -> list[tuple]:
-    """(class, code, repetition, AUs, sides, occlusion, label, AUs as the code states them) of
-    every scan of one subject."""
-    plan: list[tuple] = [("N", "N", rep, {}, {}, None, 0, None) for rep in (0, 1)]
-    for label, code in BOSPHORUS_CODES.items():
-        plan.append(("E", code, 0, world.prototype(label, level, person.gain), {}, None, label, None))
-    if extras:
-        for (cls, code), (au, side, low) in BOSPHORUS_AUS.items():
-            coded = [{"au": au, "intensity": 1.0 if low else None, "side": side}]
-            plan.append((cls, code, 0, {au: 1.0 if low else AU_SCAN_INTENSITY}, {au: side} if side else {}, None, None, coded))
-        plan += [("O", code, 0, {}, {}, kind, None, None) for code, kind in BOSPHORUS_OCCLUSIONS.items()]
-    return plan
-
-
-def _bosphorus_scan(s: world.FaceSample, subject: int, cls: str, code: str, rep: int) -> raw_bosphorus.Scan:
-    """A range grid (one cell per rendered pixel, cropped to the face) plus visible landmarks."""
-    cam = s.frame["camera"]
-    if cam["projection"] != "orthographic":
-        raise FerbenchError("bosphorus: the range grid needs an orthographic world render")
-    n, step = cam["size"], cam["mm_per_px"]
-    centres = (np.arange(n) + 0.5 - n / 2) * step
-    valid = np.isfinite(s.depth_mm)
-    rows, cols = np.flatnonzero(valid.any(1)), np.flatnonzero(valid.any(0))
-    r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-    x = np.broadcast_to(s.frame["center_x"] + centres[None, :], (n, n))
-    y = np.broadcast_to(s.frame["center_y"] - centres[:, None], (n, n))
-    z = s.frame["z_plane"] - np.nan_to_num(s.depth_mm)
-    u = np.broadcast_to((np.arange(n)[None, :] + 0.5) / n, (n, n))
-    v = np.broadcast_to((np.arange(n)[:, None] + 0.5) / n, (n, n))
-    m = _Marks(s)
-    ids = [m.snap(m.saddle(p[1])) if isinstance(p, tuple) else m.named[p] for p in BOSPHORUS_POINTS.values()]
-    xyz = s.mesh.vertices[ids]
-    seen = _visible(s, xyz)
-    px = _project(s, xyz)
-    names = list(BOSPHORUS_POINTS)
-    lm3 = {names[k]: xyz[k] for k in np.flatnonzero(seen)}
-    lm2 = {names[k]: px[k] for k in np.flatnonzero(seen)}
-    return raw_bosphorus.Scan(
-        subject, cls, code, rep, x[r, c], y[r, c], z[r, c], u[r, c], v[r, c], valid[r, c], s.rgb, lm3=lm3, lm2=lm2
-    )
-
-
-# -- CalD3r / MenD3s ------------------------------------------------------------------------------
-def write_caldr_menders(
-    out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 224, levels: Sequence[int] = (1, 2), tree: str = "rgb-depth"
-) -> Summary:
-    """``CalD3r/`` and ``MenD3s/``: RGB + 16-bit depth pairs (1/8 mm units) of spontaneous-looking expressions."""
-    people = _people("caldr_menders", subjects, seed, 199)  # MenD3s numbers have 2 digits
-    n_cal = math.ceil(subjects / 2)
-    root = _prepare(out_dir)
-    truth: dict[str, dict] = {}
-    for person in people:
-        source_set, number = ("CalD3r", person.id + 1) if person.id < n_cal else ("MenD3s", person.id - n_cal + 1)
-        neutral = world.sample_world([person], labels=(0,), intensities=world.LEVELS, size=size, seed=seed)
-        expressive = world.sample_world([person], labels=range(1, 7), intensities=levels, size=size, seed=seed)
-        used: set[str] = set()
-        for k, s in enumerate((*neutral, *expressive)):
-            rng = _rng(seed, person, "caldr", k)
-            code = _stimulus(rng, used)
-            distance = rng.uniform(450.0, 650.0)
-            depth = np.where(np.isfinite(s.depth_mm), np.round((distance + np.nan_to_num(s.depth_mm)) * DEPTH_UNITS_PER_MM), 0)
-            sample = raw_caldr_menders.Sample(source_set, person.sex, number, code, CALDR_WORDS[s.label], s.rgb, depth.astype(np.uint16))
-            raw_caldr_menders.write_caldr_menders(root, [sample], tree=tree)
-            subject_id = namespaced("caldr_menders", f"{source_set}-{number:0{raw_caldr_menders.PAD[source_set]}d}")
-            truth[f"caldr_menders/{source_set}/{sample.stem()}"] = _truth(person, s.label, subject_id)
-    return _summary("caldr_menders", root, seed, subjects, size, truth)
-
-
-def _stimulus(rng: np.random.Generator, used: set[str]) -> str:
-    """A 4-digit picture code (IAPS-like) not yet used by this subject."""
-    while (code := str(int(rng.integers(1000, 10000)))) in used:
-        pass
-    used.add(code)
-    return code
-
-
-# -- AffectNet (small release) --------------------------------------------------------------------
-def write_affectnet(
-    out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 224, levels: Sequence[int] = world.LEVELS
-) -> Summary:
-    """``train_set/`` + ``val_set/``: JPEG faces with string exp/val/aro and 68-landmark npy files."""
-    people = _people("affectnet", subjects, seed, 10**6)
-    root = _prepare(out_dir)
-    split_of = dict(zip((p.id for p in people), _splits(len(people), (("train", 0.9), ("val", 0.1)))))
-    next_id = {"train": 0, "val": 0}
-    gaps = {split: np.random.default_rng([seed, 7919, k]) for k, split in enumerate(next_id)}
-    truth: dict[str, dict] = {}
-    for s in world.sample_world(people, labels=range(8), intensities=levels, size=size, seed=seed):
-        split = split_of[s.subject.id]
-        name = str(next_id[split])
-        next_id[split] += 1 + int(gaps[split].integers(0, 3))
-        valence, arousal = _valence_arousal(s, _rng(seed, s.subject, "affectnet", s.label, s.intensity, name))
-        landmarks = _project(s, s.mesh.vertices[ibug68(s)])
-        raw_affectnet.write_small(root, [raw_affectnet.Sample(split, name, s.rgb, s.label, valence, arousal, landmarks)])
-        truth[f"affectnet/{split}/{name}"] = {**_truth(s.subject, s.label, None, split), "valence": valence, "arousal": arousal}
-    return _summary("affectnet", root, seed, subjects, size, truth)
-
-
-def _valence_arousal(s: world.FaceSample, rng: np.random.Generator) -> tuple[float, float]:
-    """The emotion's centre scaled by its level (0.55–1.0), plus noise, clipped to [-1, 1], 6 digits."""
-    strength = 0.4 + 0.15 * max(s.intensity, 1)
-    centre = np.asarray(VALENCE_AROUSAL[s.label]) * strength
-    va = np.clip(centre + rng.normal(0, 0.08, 2), -1, 1)
-    return float(f"{va[0]:.6g}"), float(f"{va[1]:.6g}")
-
-
-# -- RAF-DB (basic release) -----------------------------------------------------------------------
-def write_rafdb(out_dir: str | Path, subjects: int = 20, seed: int = 0, size: int = 100, levels: Sequence[int] = world.LEVELS) -> Summary:
-    """``EmoLabel/list_patition_label.txt`` + ``Image/{aligned,original}/``: 7 emotions, test split by subject."""
-    people = _people("rafdb", subjects, seed, 10**6)
-    root = _prepare(out_dir)
-    split_of = dict(zip((p.id for p in people), _splits(len(people), (("train", 0.8), ("test", 0.2)))))
-    counts = {"train": 0, "test": 0}
-    samples, truth = [], {}
-    aligned = {"size": size, "seed": seed, "scale_jitter": 0.03, "shift_jitter": 0.01}
-    for s in world.sample_world(people, labels=range(7), intensities=levels, **aligned):
-        split = split_of[s.subject.id]
-        counts[split] += 1
-        name = f"{split}_{counts[split]:0{5 if split == 'train' else 4}d}"
-        samples.append(raw_rafdb.Sample(name, RAFDB_IDS[s.label], s.rgb, s.rgb))
-        truth[f"rafdb/{name}"] = _truth(s.subject, s.label, None, split)
-    raw_rafdb.write_basic(root, samples)
-    return _summary("rafdb", root, seed, subjects, size, truth)
-
-
-#: Dataset name → writer; every writer takes (out_dir, subjects=, seed=, size=).
-LAYOUTS: dict[str, Callable[..., Summary]] = {
-    "fer2013": write_fer2013,
-    "ckplus": write_ckplus,
-    "bu3dfe": write_bu3dfe,
-    "bosphorus": write_bosphorus,
-    "caldr_menders": write_caldr_menders,
-    "affectnet": write_affectnet,
-    "rafdb": write_rafdb,
-}
+#: Dataset name → synthetic writer ``(out_dir, subjects=, seed=, size=) -> Summary``. Each dataset
+#: folder registers its own (``ferbench/datasets/<name>/synth.py``).
+SYNTH_LAYOUTS: Registry[Callable[..., Summary]] = Registry("synthetic layout", populate=("ferbench.datasets",))

@@ -32,15 +32,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..build import read_card, read_table
+from ..converted import ConvertedDataset, open_dataset
 from ..errors import FerbenchError
 from ..imageio import decode
-from ..schema import ferbench_metadata
 
 if TYPE_CHECKING:
     from ..protocols import Manifest
@@ -289,26 +287,22 @@ def _bytes(arr: pa.Array | None, i: int, what: str, ids: list[str]) -> bytes:
     return value
 
 
-def resolve_dirs(meta: dict[str, Any], dirs: Sequence[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
-    """The dataset dir of every dataset the manifest names, with its card; fingerprints must match.
+def resolve_dirs(meta: dict[str, Any], dirs: Sequence[str | Path]) -> list[ConvertedDataset]:
+    """The opened dataset of every dataset the manifest names; fingerprints must match.
 
     ``dirs`` (the recipe's ``data.dirs``) are matched by card name; a dataset not among them is looked
     up at the absolute path the manifest recorded.
     """
-    cards = {}
-    for d in dirs:
-        card = read_card(d)
-        cards[card["name"]] = (Path(d), card)
+    given = {data.card.name: data for data in map(open_dataset, dirs)}
     out = []
     for ds in meta["datasets"]:
-        path, card = cards.get(ds["name"]) or (Path(ds["path"]), None)
-        card = card or read_card(path)
-        if card["fingerprint"] != ds["fingerprint"]:
+        data = given.get(ds["name"]) or open_dataset(ds["path"])
+        if data.card.fingerprint != ds["fingerprint"]:
             raise FerbenchError(
-                f"dataset {ds['name']} at {path} has fingerprint {card['fingerprint']}, but the manifest was made "
+                f"dataset {ds['name']} at {data.path} has fingerprint {data.card.fingerprint}, but the manifest was made "
                 f"from {ds['fingerprint']}: re-run the protocol on these data (or point data.dirs at the original)"
             )
-        out.append((path, card))
+        out.append(data)
     return out
 
 
@@ -322,12 +316,13 @@ def open_store(manifest: "Manifest", dirs: Sequence[str | Path], spec: InputSpec
     ids = rows.column("sample_id")
     cols = ["sample_id"] + (["rgb"] if spec.color_channels else []) + (["depth"] if spec.uses_depth else [])
     parts, units, sources = [], [], []
-    for path, card in resolve_dirs(manifest.meta, dirs):
-        sources.append({k: card.get(k) for k in ("name", "title", "fingerprint", "synthetic", "num_rows")} | {"path": str(path)})
-        table = read_table(path, columns=cols)
+    for data in resolve_dirs(manifest.meta, dirs):
+        card = data.card
+        sources.append({k: getattr(card, k) for k in ("name", "title", "fingerprint", "synthetic", "num_rows")} | {"path": str(data.path)})
+        table = data.read(cols)
         table = table.filter(pc.is_in(table.column("sample_id"), value_set=ids))
         parts.append(table)
-        units.append(np.full(table.num_rows, _depth_unit(path) if spec.uses_depth else 1.0))
+        units.append(np.full(table.num_rows, _depth_unit(data) if spec.uses_depth else 1.0))
     joined = pa.concat_tables(parts)
     order = pc.sort_indices(joined, [("sample_id", "ascending")])
     joined = joined.take(order)
@@ -355,11 +350,9 @@ def _image_bytes(table: pa.Table, column: str) -> pa.Array | None:
     return pc.struct_field(table.column(column).combine_chunks(), "bytes")
 
 
-def _depth_unit(path: Path) -> float:
+def _depth_unit(data: ConvertedDataset) -> float:
     """Millimetres per stored depth unit, from the dataset's schema metadata (1.0 when unknown)."""
-    card = read_card(path)
-    meta = ferbench_metadata(pq.read_schema(Path(path) / card["shards"][0]))
-    unit = (meta.get("depth") or {}).get("unit_mm")
+    unit = (data.metadata().get("depth") or {}).get("unit_mm")
     return float(unit) if unit else 1.0
 
 

@@ -50,18 +50,17 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import pyarrow as pa
 
-from ..geometry import bnd, render, vrml
-from ..geometry.bnd import read_bnd
-from ..geometry.render import depth_metadata, depth_to_png, render_mesh_depth, render_textured
-from ..geometry.vrml import read_vrml
-from ..imageio import check_image, decode, encode_png
-from ..schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
-from . import _rgbd
-from ._registry import register_dataset
-from .base import DatasetLoader, Item, Option
+from ...geometry import bnd, render, vrml
+from ...geometry.bnd import read_bnd
+from ...geometry.render import depth_metadata, depth_to_png, render_mesh_depth, render_textured
+from ...geometry.vrml import read_vrml
+from ...imageio import check_image, decode, encode_png
+from ...schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
+from .. import _rgbd
+from ..base import register_dataset, DatasetLoader, Item, Option
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 NAME = re.compile(
     r"^(?P<subject>(?P<sex>[FM])\d{4})_(?P<expr>AN|DI|FE|HA|SA|SU|NE)(?P<int>0[0-4])(?P<eth>WH|BL|AE|AM|LA|IN)"

@@ -41,14 +41,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import pyarrow as pa
 
-from ..errors import SampleError
-from ..imageio import check_image
-from ..schema import image
-from ._registry import register_dataset
-from .base import DatasetLoader, Item, Option, find_dir
+from ...errors import SampleError
+from ...imageio import check_image
+from ...schema import image
+from ..base import register_dataset, DatasetLoader, Item, Option, find_dir
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 SPLIT_DIRS = {"train": "train_set", "val": "val_set"}
 CSV_FILES = {"train": "training.csv", "val": "validation.csv"}

@@ -28,9 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import FerbenchError
-from .base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns
-from .kfold import fold_roles, group_codes
+from ...errors import FerbenchError
+from ...protocols.base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns
+from ...protocols.kfold import fold_roles, group_codes
 
 K = 10
 COLUMNS = ("sequence_id", "frame_index", "n_frames", "sequence_label")

@@ -74,14 +74,13 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from ..errors import FerbenchError
-from ..imageio import check_image
-from ..schema import EMOTION_INDEX, image, namespaced
-from ._registry import register_dataset
-from .base import DatasetLoader, Item, find_dir
+from ...errors import FerbenchError
+from ...imageio import check_image
+from ...schema import EMOTION_INDEX, image, namespaced
+from ..base import register_dataset, DatasetLoader, Item, find_dir
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 #: CK+ emotion ids (readme order) → canonical emotion name.
 CK_EMOTIONS: dict[int, str] = {

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns, stream
-from .kfold import complete_subjects, draw_subjects, group_codes, subject_kfold
+from ...protocols.base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns, stream
+from ...protocols.grouped import grouped_protocol
+from ...protocols.official import SEVEN, SIX
+from ...protocols.kfold import complete_subjects, draw_subjects, group_codes, subject_kfold
 
-SIX = (1, 2, 3, 4, 5, 6)
 INTENSITIES = (3, 4)
 
 
@@ -49,3 +50,4 @@ register(
         ("intensity",),
     )
 )
+grouped_protocol("bu3dfe7", "BU-3DFE all 2,500 models, 7 classes, subject-grouped stratified 5-fold", "bu3dfe", SEVEN)

@@ -44,15 +44,14 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pyarrow as pa
 
-from ..errors import SampleError
-from ..imageio import check_image
-from ..schema import EMOTION_INDEX, image, namespaced
-from . import _rgbd
-from ._registry import register_dataset
-from .base import DatasetLoader, Item
+from ...errors import SampleError
+from ...imageio import check_image
+from ...schema import EMOTION_INDEX, image, namespaced
+from .. import _rgbd
+from ..base import register_dataset, DatasetLoader, Item
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 SETS = {"cald3r": "CalD3r", "mend3s": "MenD3s"}
 PAD = {"CalD3r": 3, "MenD3s": 2}

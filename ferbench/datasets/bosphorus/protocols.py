@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns, stream
-from .bu3dfe import SIX
-from .kfold import complete_subjects, draw_subjects, group_codes, subject_kfold
+from ...protocols.base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns, stream
+from ...protocols.official import SIX
+from ...protocols.kfold import complete_subjects, draw_subjects, group_codes, subject_kfold
 
 COLUMNS = ("scan_class", "repetition")
 

@@ -26,14 +26,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..errors import SampleError
-from ..imageio import check_image
-from ..schema import image
-from ._registry import register_dataset
-from .base import DatasetLoader, Item, Option, find_dir
+from ...errors import SampleError
+from ...imageio import check_image
+from ...schema import image
+from ..base import register_dataset, DatasetLoader, Item, Option, find_dir
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 LABEL_FILES = ("list_patition_label.txt", "list_partition_label.txt")
 SPLITS = ("train", "test")

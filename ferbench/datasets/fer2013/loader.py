@@ -48,14 +48,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ..errors import ConversionError
-from ..imageio import check_image, encode_png
-from ..schema import image
-from ._registry import register_dataset
-from .base import DatasetLoader, Item
+from ...errors import ConversionError
+from ...imageio import check_image, encode_png
+from ...schema import image
+from ..base import register_dataset, DatasetLoader, Item
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 SIDE = 48
 NUM_PIXELS = SIDE * SIDE

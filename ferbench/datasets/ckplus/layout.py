@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ...datasets.ckplus import CK48_DIR, CK48_FOLDERS
+from .loader import CK48_DIR, CK48_FOLDERS
 from ...imageio import encode_png
 
 #: Where each annotation tree lands when its zip was extracted into a folder of its own.

@@ -49,14 +49,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConversionError
-from ._registry import register_dataset
-from . import fer2013
-from .base import DatasetLoader, Item, Option
-from .fer2013 import LABELLED_CSVS, find_file, pixel_image, read_csv, read_fer2013_csv, stripped
+from ...errors import ConversionError
+from ..fer2013 import loader as fer2013
+from ..base import register_dataset, DatasetLoader, Item, Option
+from ..fer2013.loader import LABELLED_CSVS, find_file, pixel_image, read_csv, read_fer2013_csv, stripped
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 UNKNOWN = VOTE_COLUMNS.index("unknown")

@@ -57,18 +57,17 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import pyarrow as pa
 
-from ..geometry import bnt, bosphorus_landmarks, render
-from ..geometry.bnt import read_bnt
-from ..geometry.bosphorus_landmarks import read_lm2, read_lm3, to_slots
-from ..geometry.render import depth_metadata, depth_to_png, render_grid_depth
-from ..imageio import check_image
-from ..schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
-from . import _rgbd
-from ._registry import register_dataset
-from .base import DatasetLoader, Item, Option
+from ...geometry import bnt, bosphorus_landmarks, render
+from ...geometry.bnt import read_bnt
+from ...geometry.bosphorus_landmarks import read_lm2, read_lm3, to_slots
+from ...geometry.render import depth_metadata, depth_to_png, render_grid_depth
+from ...imageio import check_image
+from ...schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
+from .. import _rgbd
+from ..base import register_dataset, DatasetLoader, Item, Option
 
 if TYPE_CHECKING:
-    from ..build import Report
+    from ..base import Report
 
 STEM = re.compile(r"^bs(?P<subject>\d{3})_(?P<cls>[A-Z]+)_(?P<code>[A-Za-z0-9]+)_(?P<rep>\d+)$")
 EXTENSIONS = ("bnt", "png", "lm3", "lm2")

@@ -1,0 +1,12 @@
+"""CK+ (Extended Cohn-Kanade): everything ferbench knows about this dataset lives in this folder.
+
+* ``loader.py`` the converter (``CKPlus``; its docstring is the dataset's specification: layouts, label map, quirks, UNVERIFIED variants)
+* ``layout.py`` the raw-layout writer the tests and ``ferbench synth`` use (the reader's mirror)
+* ``synth.py`` the synthetic world written in this layout
+* ``protocols.py`` its protocols, declared as data
+"""
+
+from .loader import CKPlus
+from . import protocols, synth  # noqa: F401  (register)
+
+__all__ = ["CKPlus"]

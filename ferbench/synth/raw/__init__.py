@@ -1,1 +1,0 @@
-"""Raw-layout writers: faithful replicas of each dataset's published tree from in-memory images."""
