@@ -61,7 +61,7 @@ def render_readme(card: "DatasetCard", schema: pa.Schema, report: dict[str, Any]
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
         "dataset_info": {
             "features": features_yaml(schema),
-            "splits": [{"name": "train", "num_examples": card.num_rows}],
+            "splits": [{"name": "train", "num_bytes": sum(card.shard_bytes), "num_examples": card.num_rows}],
         },
     }
     if card.license:

@@ -6,9 +6,10 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from fixtures.rafdb import ALIGNED_SIZE, ORIGINAL_SIZE, basic_tree, kaggle_tree
+
 
 from ferbench.build import convert
+from ferbench.datasets.rafdb.fixture import ALIGNED_SIZE, ORIGINAL_SIZE, basic_tree, kaggle_tree
 
 from ferbench.converted import read_card, read_table
 from ferbench.errors import ConversionError, DatasetNotFoundError

@@ -198,3 +198,23 @@ DATASETS: Registry[type[DatasetLoader]] = Registry("dataset", populate=("ferbenc
 def register_dataset(cls: type[DatasetLoader]) -> type[DatasetLoader]:
     """Class decorator: register a loader under its ``name``."""
     return DATASETS.register(cls.name, cls)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What converting one fixture tree must give (the contract test checks every field).
+
+    Each dataset folder's ``fixture.py`` defines ``VARIANTS``: variant name → ``write(root) ->
+    Expected``, a function that writes a faithful replica of one published layout (through the
+    folder's ``layout.py`` writers) with planted faults, and says what must come out of it.
+    """
+
+    layout: str
+    #: every converted sample_id → canonical label (None: kept without an emotion label)
+    labels: dict[str, int | None]
+    #: every planted fault as (kind, file relative to the raw root, row or None)
+    faults: tuple[tuple[str, str, int | None], ...] = ()
+    #: converter options (``-o key=value``) this variant is converted with
+    options: dict[str, Any] = field(default_factory=dict)
+    #: sample_id → subject_id, where the layout names subjects
+    subjects: dict[str, str | None] | None = None
