@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field, fields
@@ -37,6 +38,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .dataset_card import render_readme
 from .errors import FerbenchError
 from .fingerprint import ContentHash
 from .schema import IMAGE_TYPE, ferbench_metadata
@@ -48,6 +50,10 @@ REPORT_FILE = "build_report.json"
 README_FILE = "README.md"
 #: The card file of the first layout (shards beside it, no README).
 LEGACY_CARD_FILE = "dataset.json"
+
+
+#: A fingerprint is a lowercase hex digest; it names cache files, so nothing else is accepted.
+_HEX = re.compile(r"[0-9a-f]{16,64}")
 
 
 class DatasetDirError(FerbenchError):
@@ -89,6 +95,8 @@ class DatasetCard:
         missing = [k for k in ("name", "fingerprint", "num_rows", "shards") if k not in kept]
         if missing:
             raise DatasetDirError(f"{where}: the card lacks {missing}; rebuild the dataset with ferbench convert")
+        if not _HEX.fullmatch(str(kept["fingerprint"])):
+            raise DatasetDirError(f"{where}: fingerprint {kept['fingerprint']!r} is not a hex digest; convert the raw data again")
         kept.setdefault("title", kept["name"])
         kept.setdefault("version", "")
         kept.setdefault("layout", "")
@@ -242,9 +250,7 @@ def finish(tmp: Path, card: DatasetCard, report: dict[str, Any], schema: pa.Sche
     card = DatasetCard(**{**card.__dict__, "shard_bytes": sizes})
     _write_json(tmp / CARD_FILE, card.to_json())
     _write_json(tmp / REPORT_FILE, report)
-    from .dataset_card import render_readme
-
-    (tmp / README_FILE).write_text(render_readme(card, schema, report))
+    (tmp / README_FILE).write_text(render_readme(card.to_json(), schema, report))
     return card
 
 

@@ -12,16 +12,14 @@ dataset's own split is the ``source_split`` column, and ferbench protocols decid
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import Any
 
 import pyarrow as pa
 import yaml
 
 from . import __version__
 from .schema import EMOTIONS, hf_features
-
-if TYPE_CHECKING:
-    from .converted import DatasetCard
 
 
 def features_yaml(schema: pa.Schema) -> list[dict[str, Any]]:
@@ -50,8 +48,10 @@ def _yaml_type(feature: Any) -> dict[str, Any]:
     raise ValueError(f"no YAML form for feature {feature!r}")
 
 
-def render_readme(card: "DatasetCard", schema: pa.Schema, report: dict[str, Any]) -> str:
-    """The whole ``README.md``: front matter, then the description."""
+def render_readme(fields: dict[str, Any], schema: pa.Schema, report: dict[str, Any]) -> str:
+    """The whole ``README.md`` from the ferbench card's fields (``DatasetCard.to_json()``), the
+    schema and the build report: front matter, then the description."""
+    card = SimpleNamespace(**fields)
     front = {
         "pretty_name": card.title,
         "license": "other",
@@ -76,11 +76,11 @@ def render_readme(card: "DatasetCard", schema: pa.Schema, report: dict[str, Any]
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n\n" + "\n".join(body) + "\n"
 
 
-def _licence_name(card: "DatasetCard") -> str:
+def _licence_name(card: SimpleNamespace) -> str:
     return f"{card.name}-licence"
 
 
-def _facts(card: "DatasetCard") -> list[str]:
+def _facts(card: SimpleNamespace) -> list[str]:
     rows = [
         ("dataset", f"`{card.name}` {card.version}".strip()),
         ("raw layout", card.layout or "—"),
@@ -103,7 +103,7 @@ def _facts(card: "DatasetCard") -> list[str]:
     return ["## Facts", "", "| | |", "| --- | --- |"] + [f"| {k} | {_cell(v)} |" for k, v in rows] + [""]
 
 
-def _counts_table(card: "DatasetCard") -> list[str]:
+def _counts_table(card: SimpleNamespace) -> list[str]:
     per_split = card.counts.get("per_split_label", {})
     if not per_split:
         return []
@@ -135,7 +135,7 @@ def _faults(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def _loading(card: "DatasetCard") -> list[str]:
+def _loading(card: SimpleNamespace) -> list[str]:
     return [
         "## Loading",
         "",
@@ -153,7 +153,7 @@ def _loading(card: "DatasetCard") -> list[str]:
     ]
 
 
-def _citation(card: "DatasetCard") -> list[str]:
+def _citation(card: SimpleNamespace) -> list[str]:
     if not card.citation:
         return []
     return ["## Citation", "", "```bibtex", card.citation.strip(), "```", ""]

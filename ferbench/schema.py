@@ -125,7 +125,7 @@ def ferbench_metadata(schema: pa.Schema) -> dict[str, Any]:
 
 
 def _hf_feature(name: str, dtype: pa.DataType) -> dict[str, Any]:
-    if name == "label":
+    if name == "label" or (name.endswith("_label") and pa.types.is_integer(dtype)):
         return {"_type": "ClassLabel", "names": list(EMOTIONS)}
     if name in IMAGE_COLUMNS or dtype == IMAGE_TYPE:
         return {"_type": "Image"}
@@ -139,6 +139,8 @@ def _hf_feature(name: str, dtype: pa.DataType) -> dict[str, Any]:
         return {"_type": "Value", "dtype": "string"}
     if pa.types.is_boolean(dtype):
         return {"_type": "Value", "dtype": "bool"}
+    if pa.types.is_floating(dtype):  # Arrow says "float"/"double", HF "float32"/"float64"
+        return {"_type": "Value", "dtype": f"float{dtype.bit_width}"}
     return {"_type": "Value", "dtype": str(dtype)}
 
 
