@@ -1,18 +1,20 @@
-"""``ferbench datasets``: the registered converters, their layouts and where to request the data."""
+"""``ferbench datasets [PATTERN]``: the registered converters, their layouts and where to request the data."""
 
 from __future__ import annotations
 
 import argparse
 
 
-def table(markdown: bool = False) -> str:
-    from ..datasets import get_loader, list_datasets
+def table(markdown: bool = False, pattern: str = "*") -> str:
+    from ..datasets import DATASETS
+    from ..errors import FerbenchError
 
     rows = []
-    for name in list_datasets():
-        if name.startswith("_"):
-            continue
-        cls = get_loader(name)
+    names = [n for n in DATASETS.names(pattern) if not n.startswith("_")]
+    if not names:
+        raise FerbenchError(f"no dataset matches {pattern!r}; known: {', '.join(DATASETS.names())}")
+    for name in names:
+        cls = DATASETS.get(name)
         rows.append((name, cls.title, ", ".join(cls.layouts), cls.homepage))
     if markdown:
         head = "| name | dataset | layouts accepted | request the data |\n| --- | --- | --- | --- |\n"
@@ -21,11 +23,12 @@ def table(markdown: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(table(args.markdown))
+    print(table(args.markdown, args.pattern))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("datasets", help="list the dataset converters and their accepted layouts")
+    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'ck*' (default: all)")
     p.add_argument("--markdown", action="store_true", help="print the README table")
     p.set_defaults(func=run)

@@ -1,4 +1,4 @@
-"""``ferbench protocols``: the registered protocols, one line each (``-v``: their parameters)."""
+"""``ferbench protocols [PATTERN]``: the registered protocols, one line each (``-v``: their parameters)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..protocols.base import all_protocols
+    from ..errors import FerbenchError
+    from ..protocols.base import PROTOCOLS
 
-    protocols = all_protocols()
+    protocols = {name: PROTOCOLS.get(name) for name in PROTOCOLS.names(args.pattern)}
+    if not protocols:
+        raise FerbenchError(f"no protocol matches {args.pattern!r}; known: {', '.join(PROTOCOLS.names())}")
     width = max(map(len, protocols))
     for name, p in protocols.items():
         print(f"{name:<{width}}  {p.description}")
@@ -21,5 +24,6 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protocols", help="list the evaluation protocols")
+    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'ckplus*' (default: all)")
     p.add_argument("-v", "--verbose", action="store_true", help="also show datasets and parameters")
     p.set_defaults(func=run)
