@@ -15,6 +15,8 @@ from . import caldr_menders  # noqa: E402,F401
 from . import ckplus  # noqa: E402,F401
 from . import fer2013  # noqa: E402,F401
 from . import ferplus  # noqa: E402,F401
+from . import jaffe  # noqa: E402,F401
+from . import kdef  # noqa: E402,F401
 from . import rafdb  # noqa: E402,F401
 
 get_loader = DATASETS.get
