@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -338,7 +339,16 @@ def convert(
     **options: Any,
 ) -> BuildResult:
     """Convert the raw copy of dataset ``name`` into a dataset directory at ``out_dir``
-    (``ferbench.converted`` describes the layout)."""
+    (``ferbench.converted`` describes the layout).
+
+    A conversion that fails with ``ConversionError`` (no sample could be converted, a fault
+    under ``strict``, an unreadable annotation file) leaves no dataset at ``out_dir`` (nor
+    replaces an existing one) but writes what it found to the sibling file
+    ``<out_dir>.build_report.json`` (``failure_report_path``): ``"status": "failed"``, the error,
+    the fault kinds with counts and the faults themselves. The error message names the fault
+    kinds, the first few faults (file and reason) and that file. A later successful conversion
+    to the same ``out_dir`` removes a stale failure report.
+    """
     t0 = time.perf_counter()
     loader = DATASETS.get(name)(raw_dir, **options)
     out = Path(out_dir)
@@ -346,87 +356,157 @@ def convert(
         raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
     layout = loader.detect()
     report = Report(strict=strict)
-    items = sorted(loader.scan(report), key=lambda it: it.sample_id)
-    dupes = [a.sample_id for a, b in zip(items, items[1:]) if a.sample_id == b.sample_id]
-    if dupes:
-        raise FerbenchError(f"{name}: loader produced duplicate sample_ids, e.g. {dupes[:3]}")
-    t_scan = time.perf_counter() - t0
-
-    synthetic = (Path(raw_dir) / SYNTHETIC_MARKER).exists()
-    conv_fp = converter_fingerprint(loader)
-    meta = {
-        "dataset": loader.name,
-        "dataset_title": loader.title,
-        "dataset_version": loader.version,
-        "layout": layout,
-        "label_map": loader.label_map,
-        "converter": type(loader).__module__,
-        "converter_version": __version__,
-        "converter_fingerprint": conv_fp,
-        "options": loader.opts,
-        "synthetic": synthetic,
-        "homepage": loader.homepage,
-        "license": loader.license,
-        "citation": loader.citation,
-        **loader.metadata(),
-    }
-    schema = make_schema(loader.extra_fields, meta)
-
     workers = workers or os.cpu_count() or 1
-    with staged(out) as tmp:
-        content = ContentHash()
-        files: list[str] = []
-        rows_meta: list[tuple[str | None, int | None, str | None]] = []
-        cuts = _Cuts(loader.block_items, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES)
-        job = _Job(loader, schema, cuts, items, tmp / DATA_DIR)
-        bar = _progress(len(items), f"convert {name}", progress)
-        with contextlib.closing(_converted_blocks(job, workers)) as blocks:
-            for n, block in blocks:
-                bar.update(n)
-                for fault in block.faults:
-                    report.fault(fault.kind, fault.reason, fault.file, fault.row)
-                content.update(block.streams)
-                rows_meta += block.meta
-                files += block.files
-        bar.close()
-        if not rows_meta:
-            raise ConversionError(f"{name}: no sample could be converted from {raw_dir} (see faults: {dict(report.kinds)})")
-        shards = [shard_name(i) for i in range(len(files))]
-        for temp_name, shard in zip(files, shards):
-            os.replace(tmp / DATA_DIR / temp_name, tmp / shard)
-        card = DatasetCard(
-            name=loader.name,
-            title=loader.title,
-            version=loader.version,
-            schema_version=SCHEMA_VERSION,
-            layout=layout,
-            fingerprint=_fingerprint(content),
-            converter_fingerprint=conv_fp,
-            options=loader.opts,
-            synthetic=synthetic,
-            num_rows=len(rows_meta),
-            null_labels=sum(1 for _, label, _ in rows_meta if label is None),
-            shards=tuple(shards),
-            counts=_counts(rows_meta),
-            column_hashes=content.column_digests(),
-            description=loader.description(),
-            homepage=loader.homepage,
-            license=loader.license,
-            citation=loader.citation,
-        )
-        build_report = {
-            **_report_head(card),
-            "raw_dir": str(Path(raw_dir).resolve()),
-            "items_scanned": len(items),
-            "faults_total": sum(report.kinds.values()),
-            "fault_kinds": dict(sorted(report.kinds.items())),
-            "faults": [f.__dict__ for f in report.faults],
-            "notes": report.notes,
-            "seconds": {"scan": round(t_scan, 3), "total": round(time.perf_counter() - t0, 3)},
-            "workers": workers,
+    items: list[Item] = []
+    try:
+        items = sorted(loader.scan(report), key=lambda it: it.sample_id)
+        dupes = [a.sample_id for a, b in zip(items, items[1:]) if a.sample_id == b.sample_id]
+        if dupes:
+            raise FerbenchError(f"{name}: loader produced duplicate sample_ids, e.g. {dupes[:3]}")
+        t_scan = time.perf_counter() - t0
+
+        synthetic = (Path(raw_dir) / SYNTHETIC_MARKER).exists()
+        conv_fp = converter_fingerprint(loader)
+        meta = {
+            "dataset": loader.name,
+            "dataset_title": loader.title,
+            "dataset_version": loader.version,
+            "layout": layout,
+            "label_map": loader.label_map,
+            "converter": type(loader).__module__,
+            "converter_version": __version__,
+            "converter_fingerprint": conv_fp,
+            "options": loader.opts,
+            "synthetic": synthetic,
+            "homepage": loader.homepage,
+            "license": loader.license,
+            "citation": loader.citation,
+            **loader.metadata(),
         }
-        finish(tmp, card, build_report, schema)
+        schema = make_schema(loader.extra_fields, meta)
+
+        with staged(out) as tmp:
+            content = ContentHash()
+            files: list[str] = []
+            rows_meta: list[tuple[str | None, int | None, str | None]] = []
+            cuts = _Cuts(loader.block_items, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES)
+            job = _Job(loader, schema, cuts, items, tmp / DATA_DIR)
+            bar = _progress(len(items), f"convert {name}", progress)
+            with contextlib.closing(_converted_blocks(job, workers)) as blocks:
+                for n, block in blocks:
+                    bar.update(n)
+                    for fault in block.faults:
+                        report.fault(fault.kind, fault.reason, fault.file, fault.row)
+                    content.update(block.streams)
+                    rows_meta += block.meta
+                    files += block.files
+            bar.close()
+            if not rows_meta:
+                raise _NothingConverted(f"{name}: no sample could be converted from {raw_dir}")
+            shards = [shard_name(i) for i in range(len(files))]
+            for temp_name, shard in zip(files, shards):
+                os.replace(tmp / DATA_DIR / temp_name, tmp / shard)
+            card = DatasetCard(
+                name=loader.name,
+                title=loader.title,
+                version=loader.version,
+                schema_version=SCHEMA_VERSION,
+                layout=layout,
+                fingerprint=_fingerprint(content),
+                converter_fingerprint=conv_fp,
+                options=loader.opts,
+                synthetic=synthetic,
+                num_rows=len(rows_meta),
+                null_labels=sum(1 for _, label, _ in rows_meta if label is None),
+                shards=tuple(shards),
+                counts=_counts(rows_meta),
+                column_hashes=content.column_digests(),
+                description=loader.description(),
+                homepage=loader.homepage,
+                license=loader.license,
+                citation=loader.citation,
+            )
+            build_report = {
+                **_report_head(card),
+                "raw_dir": str(Path(raw_dir).resolve()),
+                "items_scanned": len(items),
+                "faults_total": sum(report.kinds.values()),
+                "fault_kinds": dict(sorted(report.kinds.items())),
+                "faults": [f.__dict__ for f in report.faults],
+                "notes": report.notes,
+                "seconds": {"scan": round(t_scan, 3), "total": round(time.perf_counter() - t0, 3)},
+                "workers": workers,
+            }
+            finish(tmp, card, build_report, schema)
+    except ConversionError as exc:
+        raise _failed(exc, out, loader, layout, raw_dir, report, len(items), workers, t0) from exc
+    failure_report_path(out).unlink(missing_ok=True)
     return BuildResult(out, card.num_rows, card.fingerprint, build_report)
+
+
+#: How many faults a failed conversion's error message lists (the report holds them all).
+SHOWN_FAULTS = 5
+
+
+class _NothingConverted(ConversionError):
+    """Every scanned item was faulty, or the scan found none."""
+
+
+def failure_report_path(out_dir: str | Path) -> Path:
+    """Where a failed ``convert`` to ``out_dir`` writes its build report: ``<out_dir>.build_report.json``."""
+    out = Path(out_dir)
+    return out.parent / f"{out.name}.build_report.json"
+
+
+def _failed(
+    exc: ConversionError,
+    out: Path,
+    loader: DatasetLoader,
+    layout: str,
+    raw_dir: str | Path,
+    report: Report,
+    items: int,
+    workers: int,
+    t0: float,
+) -> ConversionError:
+    """Write the failure report beside ``out``; the error to raise, naming the faults and the report."""
+    total = sum(report.kinds.values())
+    if isinstance(exc, _NothingConverted):
+        found = f"{items} item(s) scanned, {total} fault(s) by kind {dict(sorted(report.kinds.items()))}"
+        shown = [_describe(f) for f in report.faults[:SHOWN_FAULTS]]
+        more = f" (first {len(shown)} of {total})" if total > len(shown) else ""
+        message = f"{exc} ({found})" + (f"; faults{more}:\n  " + "\n  ".join(shown) if shown else "")
+    else:
+        message = str(exc)
+    path = failure_report_path(out)
+    failure = {
+        "status": "failed",
+        "error": message,
+        "name": loader.name,
+        "layout": layout,
+        "num_rows": 0,
+        "output": str(out),
+        "raw_dir": str(Path(raw_dir).resolve()),
+        "items_scanned": items,
+        "faults_total": total,
+        "fault_kinds": dict(sorted(report.kinds.items())),
+        "faults": [f.__dict__ for f in report.faults],
+        "notes": report.notes,
+        "seconds": {"total": round(time.perf_counter() - t0, 3)},
+        "workers": workers,
+    }
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(failure, indent=2, sort_keys=True, default=str) + "\n")
+        where = f"nothing written to {out}; build report: {path}"
+    except OSError as err:
+        where = f"nothing written to {out}; the build report could not be written to {path} ({err})"
+    return ConversionError(f"{message}\n({where})")
+
+
+def _describe(fault: Fault) -> str:
+    where = (fault.file or "?") + (f" row {fault.row}" if fault.row is not None else "")
+    return f"{where}: {fault.kind}: {fault.reason}"
 
 
 def _fingerprint(content: ContentHash) -> str:

@@ -124,7 +124,7 @@ def test_strict_stops_and_leaves_nothing(tmp_path):
     _write(tmp_path / "raw", GOOD + ["s4_angry_0"])
     with pytest.raises(ConversionError, match="unknown-label"):
         convert("_flat_pngs", tmp_path / "raw", tmp_path / "out", strict=True, workers=1)
-    assert sorted(os.listdir(tmp_path)) == ["raw"]
+    assert sorted(os.listdir(tmp_path)) == ["out.build_report.json", "raw"]  # the failure's report, no dataset
 
 
 def test_interrupted_conversion_leaves_no_partial_dataset(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from fixtures.affectnet import small_tree
+from ferbench.datasets.affectnet.fixture import small_tree
 
 from ferbench.build import convert, write_dataset
 

@@ -17,7 +17,7 @@ from ferbench.cli import main
 from ferbench.errors import FerbenchError
 from ferbench.protocols import list_protocols, materialise, read_manifest
 from ferbench.protocols.manifest import content_hash
-from tests.fixtures import ckplus as CK
+from ferbench.datasets.ckplus import fixture as CK
 from tests.fixtures import tables as T
 
 FOLD_FILE = Path(__file__).parent / "fixtures/data/ckplus/CK+_10-fold_sample_IDascendorder_step10.txt"

@@ -28,7 +28,7 @@ from ferbench.geometry.render import (
     render_mesh_depth,
     render_textured,
 )
-from tests.fixtures import shapes
+from ferbench.geometry import shapes
 
 TOLERANCE_MM = 0.05
 BACKENDS = ["open3d", "numpy"]

@@ -10,7 +10,9 @@ from ferbench.build import convert
 
 from ferbench.converted import read_card, read_table
 from ferbench.datasets import get_loader
-from tests.fixtures import bosphorus, bu3dfe, caldr_menders
+from ferbench.datasets.bosphorus import fixture as bosphorus
+from ferbench.datasets.bu3dfe import fixture as bu3dfe
+from ferbench.datasets.caldr_menders import fixture as caldr_menders
 
 CAMERA = {"size": 96, "mm_per_px": 1.6}
 CASES = {"bu3dfe": (bu3dfe.build, CAMERA), "bosphorus": (bosphorus.build, CAMERA), "caldr_menders": (caldr_menders.build, {})}

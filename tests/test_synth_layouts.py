@@ -179,8 +179,8 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert (out / SYNTHETIC_MARKER).is_file() and len(list((out / "Image" / "aligned").iterdir())) == 56
     assert cli.main(["synth", "rafdb", "--out", str(out)]) == 2  # not empty
     assert "not an empty directory" in capsys.readouterr().err
-    assert cli.main(["synth", "ferplus", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown synthetic layout 'ferplus'" in capsys.readouterr().err
+    assert cli.main(["synth", "ferplsu", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown synthetic layout 'ferplsu' (did you mean 'ferplus'?)" in capsys.readouterr().err
 
 
 def test_cli_help_names_every_layout() -> None:

@@ -105,7 +105,7 @@ def _counts(plan: Plan) -> dict[str, Any]:
 
 
 def _leak_message(name: str, leakage: dict[str, Any]) -> str:
-    shown = "; ".join(str(d) for d in leakage["details"][:5])
+    shown = "; ".join(str(d) for d in [d for d in leakage["details"] if d["kind"] != "near"][:5])
     return (
         f"protocol {name} leaks: {leakage['subject_overlap']} subject overlap(s), {leakage['exact_duplicates']} "
         f"test image(s) pixel-identical to train/val images of the same fold (e.g. {shown}). "

@@ -7,8 +7,20 @@
   pixels count). Any → leaky.
 * **near_duplicates**: sample pairs whose perceptual hashes differ in at most ``near_threshold``
   of 64 bits and that sit in different roles of some fold, or come from different source
-  datasets (merged sets). Reported, with a breakdown, but never fatal: FER2013 is known to hold
-  near-identical faces, and only a person can judge them.
+  datasets (merged sets). A **warning**, never a leak: they never change the verdict (FER2013
+  is known to hold near-identical faces, and only a person can judge them). A pair that is an
+  exact duplicate across test and train/val of a fold is a leak, counted under
+  ``exact_duplicates`` only, never again as a near-duplicate warning. The breakdown
+  ``near_duplicate_kinds`` is disjoint and sums to ``near_duplicates``: ``test_vs_train_val``
+  (test against train/val of some fold), ``train_vs_val`` (train against val only),
+  ``cross_source`` (two source datasets, never in different roles of one fold);
+  ``pixel_identical`` counts the warnings whose pixels are equal (a subset, not a fourth kind).
+
+The verdict is "clean" exactly when there is no leak (no subject overlap, no exact duplicate);
+``severity`` in the report says which count is a leak and which a warning, and each entry of
+``details`` is one by its ``kind`` ("subject", "exact": leaks; "near": warning). ``details`` lists
+at most ``max_details`` leaks and, separately, at most ``max_details`` near-duplicate pairs
+(test-vs-train/val pairs first), so warnings never crowd out leaks nor the reverse.
 
 The near-duplicate search is a multi-index hash (pigeonhole): with t allowed differing bits, the
 64 bits are cut into t + 1 chunks and two hashes within distance t agree exactly on at least
@@ -32,6 +44,10 @@ from .manifest import Manifest
 
 NEAR_THRESHOLD = 4
 MAX_DETAILS = 20
+#: What each count of the report is: a leak decides the verdict, a warning never does.
+SEVERITY = {"subject_overlap": "leak", "exact_duplicates": "leak", "near_duplicates": "warning"}
+#: ``details`` entry kind → severity.
+DETAIL_SEVERITY = {"subject": "leak", "exact": "leak", "near": "warning"}
 
 
 def verify(manifest: Manifest, near_threshold: int = NEAR_THRESHOLD, max_details: int = MAX_DETAILS) -> dict[str, Any]:
@@ -62,20 +78,27 @@ def verify(manifest: Manifest, near_threshold: int = NEAR_THRESHOLD, max_details
     a, b = hashed[a], hashed[b]
     dataset = _sample_dataset(t, samples)
     kinds = _classify(roles, a, b, dataset)
-    relevant = kinds["cross_role"] | kinds["cross_source"]
-    for i in np.flatnonzero(relevant)[: max(0, max_details - len(details))]:
+    identical = pix[a] == pix[b]
+    # A pixel-identical pair across test and train/val of a fold is an exact-duplicate leak,
+    # already counted above: it is not listed again as a (non-fatal) near-duplicate warning.
+    test_near = kinds["test_leak"] & ~identical
+    train_val = kinds["cross_role"] & ~kinds["test_leak"]
+    cross_source = kinds["cross_source"] & ~kinds["cross_role"]
+    warned = test_near | train_val | cross_source
+    for i in np.concatenate([np.flatnonzero(test_near), np.flatnonzero(warned & ~test_near)])[:max_details]:
         details.append(_near_detail(roles, samples, a[i], b[i], int(np.bitwise_count(ph[a[i]] ^ ph[b[i]])), n_folds))
     return {
         "verdict": "clean" if subjects == 0 and exact == 0 else "leaky",
         "subject_overlap": subjects,
         "exact_duplicates": exact,
-        "near_duplicates": int(relevant.sum()),
+        "near_duplicates": int(warned.sum()),
         "near_duplicate_kinds": {
-            "test_vs_train_val": int(kinds["test_leak"].sum()),
-            "train_vs_val": int((kinds["cross_role"] & ~kinds["test_leak"]).sum()),
-            "cross_source": int(kinds["cross_source"].sum()),
-            "pixel_identical": int((relevant & (pix[a] == pix[b])).sum()),
+            "test_vs_train_val": int(test_near.sum()),
+            "train_vs_val": int(train_val.sum()),
+            "cross_source": int(cross_source.sum()),
+            "pixel_identical": int((warned & identical).sum()),
         },
+        "severity": dict(SEVERITY),
         "near_threshold": near_threshold,
         "hashed_samples": int(has.sum()),
         "unhashed_samples": int((~has).sum()),

@@ -22,7 +22,10 @@ canonical index by identity; 8 None, 9 Uncertain and 10 No-Face are kept with ``
 ``label_raw`` "8"/"9"/"10". Valence and arousal are float32 columns; the -2 sentinel (ids 9, 10)
 becomes null. ``landmarks`` are the 68 iBUG points as (68, 2) x/y pixels (``ibug68-2d``);
 ``face_box`` is the full release's [x, y, width, height]; ``release`` says which release a row
-came from. There are no subject ids. Image bytes pass through untouched.
+came from. There are no subject ids. Image bytes pass through untouched. ``rgb.path`` is relative
+to the layout root (the folder holding ``train_set/`` / ``val_set/``, or the one holding
+``Manually_Annotated_Images/``), not to the raw directory given, so pointing the converter one
+folder higher or lower gives the same rows and fingerprint.
 
 UNVERIFIED variants accepted: scalar npy files 0-d or shape (1,), holding a unicode string
 (what the real files hold), a byte string or a number; ``_lnd.npy`` float32 or float64, shape
@@ -243,7 +246,7 @@ AffectNet/
             "label": self.label_map[label_raw],
             "label_raw": label_raw,
             "label_source": "annotation",
-            "rgb": image(data, image_rel),
+            "rgb": image(data, self._stored(image_rel)),
             "landmarks": landmarks,
             "landmark_scheme": "ibug68-2d",
             "valence": valence,
@@ -251,6 +254,11 @@ AffectNet/
             "face_box": box,
             "release": release,
         }
+
+    def _stored(self, rel: str) -> str:
+        """A raw-root-relative path made relative to the layout root (what ``rgb.path`` stores)."""
+        top = self._small if self._small is not None else Path(os.path.abspath(self._images or self.root)).parent
+        return Path(os.path.relpath(self._base + rel, top)).as_posix()
 
     def _small_annotations(self, prefix: str) -> tuple[str, float | None, float | None, np.ndarray]:
         files = [f"{prefix}_{kind}.npy" for kind in ANNOTATION_KINDS]

@@ -5,7 +5,9 @@ single action units, 3 AU combinations, 13 head poses and 4 occlusions. Each sca
 sharing one stem, ``bs<SSS>_<CLASS>_<CODE>_<N>``:
 
 * ``.bnt`` — binary range grid (X, Y, Z in mm, u, v texture coordinates; ``geometry.bnt``);
-* ``.png`` — the colour texture (passed through untouched as ``rgb``);
+* ``.png`` — the colour texture (passed through untouched as ``rgb``; ``rgb.path`` is stored as
+  ``<subject folder>/<file>``, e.g. ``bs000/bs000_E_ANGER_0.png``, relative to the folder holding
+  the subject folders whatever folder the raw directory names);
 * ``.lm3`` / ``.lm2`` — the visible ones of 24 named landmarks in 3-D / on the ``.png``
   (``geometry.bosphorus_landmarks``).
 
@@ -49,6 +51,7 @@ reversed), and repeated scans are never collapsed onto one name.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -223,7 +226,7 @@ BosphorusDB/
             "label": label,
             "label_raw": raw,
             "label_source": source,
-            "rgb": image(rgb, files["png"]),
+            "rgb": image(rgb, _stored(self.root, files["png"])),
             "depth": image(depth_to_png(view)),
             "aus": p["aus"],
             "landmarks": _rows(lm3),
@@ -247,3 +250,9 @@ BosphorusDB/
 
 def _rows(points: np.ndarray | None) -> list[list[float]] | None:
     return None if points is None else points.astype(np.float32).tolist()
+
+
+def _stored(root: Path, rel: str) -> str:
+    """``<parent folder>/<file>`` of a raw-root-relative path: the path below the layout root (the
+    folder holding the subject folders), the same whichever folder the raw directory names."""
+    return "/".join(Path(os.path.abspath(os.path.join(root, rel))).parts[-2:])

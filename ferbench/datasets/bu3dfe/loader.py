@@ -30,7 +30,9 @@ camera is in the schema metadata under ``depth``. ``landmarks`` are the 83 ``.bn
 mm (``bu3dfe83-3d``); ``landmarks_px`` are the same points projected into the depth image.
 
 RGB: by default the ``_F2D.bmp`` bytes pass through (BMP; it is a frontal texture, not a camera
-image, and not pixel-registered to the depth). ``rgb=render`` instead renders the F3D mesh with
+image, and not pixel-registered to the depth); ``rgb.path`` is stored as ``<subject folder>/<file>``
+(``F0001/F0001_AN01WH_F2D.bmp``), relative to the folder holding the subject folders whatever
+folder the raw directory names, so the fingerprint depends on the content only. ``rgb=render`` instead renders the F3D mesh with
 its ``_F3D.bmp`` texture through the depth camera (``render_textured``), so RGB and depth are
 pixel-registered (PNG). ``align=true`` rotates RGB and depth together when registered
 (``rgb=render``; ``landmarks_px`` follow), else the RGB only.
@@ -42,6 +44,7 @@ whose name breaks the grammar (``bad-name``).
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -169,7 +172,7 @@ BU_3DFE/
             colour, view = render_textured(mesh, decode(rgb_bytes), cam)
             rgb, rgb_path = encode_png(colour), None
         else:
-            view, rgb, rgb_path = render_mesh_depth(mesh, cam), rgb_bytes, rgb_file
+            view, rgb, rgb_path = render_mesh_depth(mesh, cam), rgb_bytes, _stored(self.root, rgb_file)
         depth, points_px = depth_to_png(view), view.project(points)
         if self.opts["align"]:
             registered = self.opts["rgb"] == "render"
@@ -197,3 +200,9 @@ BU_3DFE/
 
     def fingerprint_sources(self) -> tuple[Any, ...]:
         return (*super().fingerprint_sources(), _rgbd, bnd, render, vrml)
+
+
+def _stored(root: Path, rel: str) -> str:
+    """``<parent folder>/<file>`` of a raw-root-relative path: the path below the layout root (the
+    folder holding the subject folders), the same whichever folder the raw directory names."""
+    return "/".join(Path(os.path.abspath(os.path.join(root, rel))).parts[-2:])

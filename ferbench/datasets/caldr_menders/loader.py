@@ -30,6 +30,10 @@ Images pass through untouched. The depth image must be a 16-bit single-channel P
 native unit is about 1/8 mm, some pipelines write mm), hence ``unit_mm: null`` in the metadata.
 RGB and depth look pixel-registered (UNVERIFIED), so ``align=true`` rotates both alike.
 
+``rgb.path`` / ``depth.path`` are stored from the set folder on (``CalD3r/Anger/RGB/…_Color.png``),
+whichever folder the raw directory names (the archive's top folder, the one above it, or a set
+folder itself, whose own name then gives the set), so the fingerprint depends on the content only.
+
 A colour image without its depth partner, or the reverse, is a ``missing-pair`` fault; two such
 pairs are known in the real data (``CalD3r/Disgust/RGB/F_020_H064_disgust_Color.png`` and
 ``MenD3s/Disgust/DEPTH/F_12_1932_disgust_Depth.png``).
@@ -37,6 +41,7 @@ pairs are known in the real data (``CalD3r/Disgust/RGB/F_020_H064_disgust_Color.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -122,9 +127,21 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
         parts = [part.lower() for part in path.relative_to(self.root).parts]
         return "emotions-color-depth" if "emotions" in parts else "rgb-depth"
 
+    def _from_set(self, path: Path) -> tuple[str, str] | None:
+        """(set, path from the set folder on) of a file: the last CalD3r/MenD3s folder on its path
+        below the raw root, else the raw root's own name; None when neither names a set."""
+        parts = path.relative_to(self.root).parts
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i].lower() in SETS:
+                return SETS[parts[i].lower()], "/".join(parts[i:])
+        top = Path(os.path.abspath(self.root)).name
+        if top.lower() in SETS:
+            return SETS[top.lower()], "/".join((top, *parts))
+        return None
+
     def _source_set(self, path: Path) -> str | None:
-        sets = [SETS[part.lower()] for part in path.relative_to(self.root).parts[:-1] if part.lower() in SETS]
-        return sets[-1] if sets else None
+        found = self._from_set(path)
+        return None if found is None else found[0]
 
     def scan(self, report: "Report") -> Iterable[Item]:
         pairs: dict[tuple[str, ...], dict[str, Path]] = defaultdict(dict)
@@ -150,7 +167,17 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
             yield Item(
                 sample_id=f"{self.name}/{source_set}/{aligned}{gender}_{subj}_{code}_{label}",
                 source=self.rel(files["color"]),
-                payload=(self.rel(files["color"]), self.rel(files["depth"]), source_set, gender, subj, code, label),
+                payload=(
+                    self.rel(files["color"]),
+                    self.rel(files["depth"]),
+                    source_set,
+                    gender,
+                    subj,
+                    code,
+                    label,
+                    self._from_set(files["color"])[1],  # type: ignore[index]
+                    self._from_set(files["depth"])[1],  # type: ignore[index]
+                ),
             )
         for subject, both in sorted(genders.items()):
             if len(both) > 1:
@@ -176,7 +203,7 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
         return (source_set, aligned, m["g"].upper(), subj, m["code"], label, m["mod"].lower())
 
     def load(self, item: Item) -> dict[str, Any]:
-        rgb_rel, depth_rel, source_set, gender, subj, code, label = item.payload
+        rgb_rel, depth_rel, source_set, gender, subj, code, label, rgb_stored, depth_stored = item.payload
         rgb = (self.root / rgb_rel).read_bytes()
         depth = (self.root / depth_rel).read_bytes()
         check_image(rgb, rgb_rel)
@@ -190,8 +217,8 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
             "subject_id": namespaced(self.name, f"{source_set}-{subj}"),
             "label_raw": label,
             "label_source": "annotation",
-            "rgb": image(rgb, rgb_rel),
-            "depth": image(depth, depth_rel),
+            "rgb": image(rgb, rgb_stored),
+            "depth": image(depth, depth_stored),
             "source_set": source_set,
             "gender": gender,
             "stimulus": code,

@@ -37,6 +37,13 @@ is_peak    bool    last frame of the sequence (null in CK+48: the crop set has n
 ``ckplus:<subject>``; CK+ has no official split, so ``source_split`` is null. PNG bytes pass
 through untouched (a few CK+ sequences are 3-channel colour and stay so).
 
+``rgb.path`` is relative to the layout root, never to the folder the user named, so converting
+from ``raw/`` or from the folder above or below it gives the same rows and fingerprint: in the
+official tree, the folder holding the image folder (``cohn-kanade-images/S005/001/…png``, or
+``extended-cohn-kanade-images/cohn-kanade-images/…`` when one wraps the other); in CK+48, the
+folder holding the class folders (``anger/S010_004_00000017.png``). Fault reports keep paths
+relative to the raw directory given, to find the files.
+
 Labels
 ------
 CK+ emotion ids (``label_raw`` is the id as text, e.g. ``"3"``): 0 neutral, 1 anger, 2 contempt,
@@ -170,8 +177,14 @@ raw/CK+48/                 (or the class folders directly in raw/)
         self._images = self._image_root()
         self._ck48 = None if self._images else self._ck48_root()
         if self._images is not None:
+            # The layout root holds the outermost image folder (extended-… may wrap cohn-kanade-images/).
+            top = self._images
+            while top != self.root and top.parent.name in IMAGE_DIRS:
+                top = top.parent
+            self._base = Path(os.path.abspath(top)).parent
             return "official"
         if self._ck48 is not None:
+            self._base = self._ck48
             return "CK+48"
         raise self.not_found(
             f"no {' or '.join(d + '/' for d in IMAGE_DIRS)} folder with Sxxx/ subject folders, "
@@ -190,10 +203,15 @@ raw/CK+48/                 (or the class folders directly in raw/)
         return roots[0] if roots else None
 
     def _ck48_root(self) -> Path | None:
-        for base in (self.root / CK48_DIR, self.root):
-            if any((base / folder).is_dir() for folder in CK48_FOLDERS.values()):
+        found = find_dir(self.root, CK48_DIR)
+        for base in (found, self.root / CK48_DIR, self.root):
+            if base is not None and any((base / folder).is_dir() for folder in CK48_FOLDERS.values()):
                 return base
         return None
+
+    def _stored(self, rel: str) -> str:
+        """A raw-root-relative path made relative to the layout root (what ``rgb.path`` stores)."""
+        return Path(os.path.relpath(os.path.join(self.root, rel), self._base)).as_posix()
 
     # -- scanning ----------------------------------------------------------------------------
     def scan(self, report: Report) -> Iterable[Item]:
@@ -225,7 +243,7 @@ raw/CK+48/                 (or the class folders directly in raw/)
     def load(self, item: Item) -> dict[str, Any]:
         data = (self.root / item.source).read_bytes()
         check_image(data, item.source)
-        return {**item.payload, "rgb": image(data, item.source)}
+        return {**item.payload, "rgb": image(data, self._stored(item.source))}
 
 
 def _frame_fields(name: str) -> tuple[str, str, str] | None:

@@ -17,7 +17,11 @@ train.csv alike (same rows → same ids), ``fer2013/test/<row>`` for test.csv an
 ``fer2013/<train|test>/<class>/<file stem>`` for the folders. ``csv_row`` keeps the 0-based
 data-row index (null for folders). ``source_split`` is ``Usage`` (whitespace-stripped),
 "Training" for train.csv, "test" for test.csv and the ``<Usage>_`` file-name prefix for folders.
-FER2013 has no subject ids. Blank lines are not data rows.
+FER2013 has no subject ids. Blank lines are not data rows; blank lines before the header are
+skipped (with a note), and only a file with nothing but blank lines is "empty". Folder images
+store ``rgb.path`` relative to the folder holding ``train/`` and ``test/``
+(``train/angry/Training_10022789.jpg``), whether or not the raw directory named an ``archive/``
+or ``fer2013/`` wrapper, so the fingerprint depends on the content only.
 
 Labels (``label_raw`` = the id text "0".."6", or the folder name): 0 Angry→6 anger, 1 Disgust→5,
 2 Fear→4, 3 Happy→1, 4 Sad→2, 5 Surprise→3, 6 Neutral→0; folders angry, disgust, fear, happy,
@@ -93,6 +97,12 @@ class CsvData:
     total: int
     rows: np.ndarray
     table: pa.Table
+    #: blank lines skipped before the header (the caller notes them)
+    blank_before_header: int = 0
+
+    def note_blank_lines(self, report: "Report") -> None:
+        if self.blank_before_header:
+            report.note(f"{self.file}: {self.blank_before_header} blank line(s) before the CSV header skipped")
 
 
 @dataclass
@@ -117,13 +127,20 @@ def find_file(root: Path, names: Sequence[str], dirs: Sequence[str] = CSV_DIRS) 
     return None
 
 
-def read_header(path: Path) -> list[str]:
-    """The header names of a CSV, whitespace-stripped (icml_face_data.csv has ``, Usage``)."""
+def read_header(path: Path) -> tuple[list[str], int]:
+    """The header names of a CSV, whitespace-stripped (icml_face_data.csv has ``, Usage``), and
+    the number of physical lines up to and including the header line.
+
+    Blank lines (empty, whitespace or bare commas) before the header are skipped: a file whose
+    first line is blank is not empty. Only a file with nothing but blank lines is."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        names = next(csv.reader(f), None)
-    if not names:
-        raise ConversionError(f"{path}: empty file, no CSV header")
-    return [n.strip() for n in names]
+        reader = csv.reader(f)
+        for names in reader:
+            if any(n.strip() for n in names):
+                return [n.strip() for n in names], reader.line_num
+        blank = reader.line_num
+    what = f"only {blank} blank line(s)" if blank else "0 bytes of text"
+    raise ConversionError(f"{path}: empty file ({what}), no CSV header and no data")
 
 
 def read_csv(path: Path, file: str, required: Sequence[str], binary: Sequence[str] = ()) -> tuple[CsvData, list[tuple[int, str, str]]]:
@@ -131,7 +148,7 @@ def read_csv(path: Path, file: str, required: Sequence[str], binary: Sequence[st
 
     Returns the data plus ``(row, kind, reason)`` faults; the caller reports them in row order.
     """
-    names = read_header(path)
+    names, header_lines = read_header(path)
     missing = [n for n in required if n not in names]
     if missing:
         raise ConversionError(f"{file}: header {names} lacks column(s) {missing}")
@@ -140,13 +157,14 @@ def read_csv(path: Path, file: str, required: Sequence[str], binary: Sequence[st
     def invalid(row: Any) -> str:
         if row.number is None:  # only with threaded reads, which are off
             return "error"
-        faults.append((row.number - 2, "malformed-row", f"{row.actual_columns} fields, expected {row.expected_columns}"))
+        # ``number`` counts the skipped lines, then the non-empty lines after them, from 1.
+        faults.append((row.number - header_lines - 1, "malformed-row", f"{row.actual_columns} fields, expected {row.expected_columns}"))
         return "skip"
 
     try:
         table = pcsv.read_csv(
             path,
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False, block_size=_BLOCK),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=header_lines, use_threads=False, block_size=_BLOCK),
             parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: pa.binary() if n in binary else pa.string() for n in names}),
         )
@@ -154,7 +172,7 @@ def read_csv(path: Path, file: str, required: Sequence[str], binary: Sequence[st
         raise ConversionError(f"{file}: cannot parse as CSV ({exc})") from None
     total = table.num_rows + len(faults)
     rows = np.delete(np.arange(total, dtype=np.int64), [r for r, _, _ in faults])
-    return CsvData(file, total, rows, table), faults
+    return CsvData(file, total, rows, table, header_lines - 1), faults
 
 
 def stripped(table: pa.Table, name: str) -> list[str]:
@@ -225,6 +243,7 @@ def read_fer2013_csv(path: Path, root: Path, report: "Report") -> FerRows:
     file = path.relative_to(root).as_posix()
     required = CSV_COLUMNS.get(path.name, CSV_COLUMNS["fer2013.csv"])
     data, faults = read_csv(path, file, required, binary=["pixels"])
+    data.note_blank_lines(report)
     column = data.table.column("pixels")
     pixels, pixels_ok = parse_pixels(column)
     faults += [(int(data.rows[i]), *pixel_fault(column[int(i)].as_py())) for i in np.flatnonzero(~pixels_ok)]
@@ -349,12 +368,13 @@ test/{angry,...,surprise}/PublicTest_8514439.jpg, PrivateTest_10131363.jpg
                     report.fault("unexpected-file", f"not a {'/'.join(IMAGE_SUFFIXES)} image", rel)
                 else:
                     sample_id = f"{self.name}/{split_dir.name}/{class_dir.name}/{path.stem}"
-                    yield Item(sample_id, rel, (split_dir.name, class_dir.name, path.stem))
+                    stored = f"{split_dir.name}/{class_dir.name}/{path.name}"  # relative to the layout root
+                    yield Item(sample_id, rel, (split_dir.name, class_dir.name, path.stem, stored))
 
     def load(self, item: Item) -> dict[str, Any]:
         if item.row is not None:
             return pixel_image(item)
-        split, folder, stem = item.payload
+        split, folder, stem, stored = item.payload
         data = (self.root / item.source).read_bytes()
         check_image(data, item.source)
         return {
@@ -363,7 +383,7 @@ test/{angry,...,surprise}/PublicTest_8514439.jpg, PrivateTest_10131363.jpg
             "label_raw": folder,
             "label": FOLDER_LABELS[folder.lower()],
             "label_source": "folder",
-            "rgb": image(data, item.source),
+            "rgb": image(data, stored),
         }
 
 

@@ -35,7 +35,8 @@ contempt 7. On the real fer2013new.csv, ``majority`` labels 25,060 / 3,199 / 3,1
 (Training / PublicTest / PrivateTest); the 173 empty-name rows are all-NF and stay unlabelled.
 
 UNVERIFIED variants accepted: the FER2013 CSV quoting / line endings (as for ``fer2013``), vote
-sums other than 10 (the real file has one 9-vote row), blank trailing lines.
+sums other than 10 (the real file has one 9-vote row), blank trailing lines, blank lines before
+either file's header (skipped with a note; only a file of blank lines is "empty").
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def read_votes(path: Path, root: Path, report: "Report") -> VoteRows:
     """Read fer2013new.csv (either header); malformed rows are reported in row order and dropped."""
     file = path.relative_to(root).as_posix()
     data, faults = read_csv(path, file, ("Usage", *VOTE_COLUMNS))
+    data.note_blank_lines(report)
     ok, reasons = _vote_faults(data.table)
     faults += [(int(data.rows[i]), "malformed-row", reason) for i, reason in reasons.items()]
     for row, kind, reason in sorted(faults):

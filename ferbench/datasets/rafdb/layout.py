@@ -5,6 +5,9 @@ it), ``train_`` names with 5 digits and ``test_`` names with 4 (the caller picks
 aligned copies named ``<name>_aligned.jpg``, 1-based labels, and ``extra_lines`` for planted
 raw (e.g. malformed) label lines. A sample whose ``aligned``/``original`` is None has no such
 file on disk; bytes are written verbatim.
+
+``write_basic`` also writes a replica of the *compound* release (same tree): give it 4-digit
+names (``train_0001``, ``test_0001``) and labels 1..11, which the basic converter must refuse.
 """
 
 from __future__ import annotations
