@@ -200,7 +200,7 @@ def _template_run(wd: Path) -> Path:
 def _clone_runs(template: Path, runs: Path, n: int, models: int) -> None:
     """``n`` result records cloned from ``template``: ``models`` recipes × folds/seeds, each with its
     own run id and the template's predictions (hard-linked)."""
-    from .runner import RESULT
+    from .run_record import RESULT
 
     record = json.loads((template / RESULT).read_text())
     preds = template / record["predictions"]

@@ -9,7 +9,7 @@ No licensed data is needed, yet every stage runs the code a licensed copy goes t
 2. **convert** — the real converters (``ferbench.build.convert``) turn each tree into canonical
    Parquet; BU-3DFE meshes and Bosphorus range grids are rendered to depth by the converters'
    camera, set to the world's framing (``world.FOV_MM`` across the image).
-3. **merge** — ``ferbench.merge`` builds the Global RGB-D set (7 classes, depth harmonised).
+3. **merge** — ``ferbench.merges`` builds the Global RGB-D set (7 classes, depth harmonised).
 4. **split** — the ``global`` protocol (subject-grouped stratified 5-fold) is materialised and
    verified for leakage; the demo trains on fold 0 and tests on its held-out *subjects*.
 5. **train** — every recipe in ``recipes/demo/`` (an RGB CNN and an RGB-D two-stream fusion
@@ -181,7 +181,7 @@ def convert_all(roots: dict[str, Path], data: Path, size: int, progress: Progres
 
 
 def merge_global(sources: dict[str, Path], data: Path, progress: Progress) -> Path:
-    from .merge import merge
+    from .merges import merge
 
     result = merge("global", list(sources.values()), data / "global")
     per_class = result.report["per_class"]

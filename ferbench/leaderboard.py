@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .errors import FerbenchError
-from .runner import RESULT, RESULT_SCHEMA
+from .run_record import RESULT, RunRecord
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "leaderboard"
 DEFAULT_DB = Path("leaderboard") / "ferbench.duckdb"
@@ -49,7 +49,7 @@ def ingest(runs: Iterable[str | Path], db: str | Path = DEFAULT_DB) -> int:
     """Rebuild the database from every result record under ``runs``; returns the number of runs."""
     import duckdb
 
-    records = [_read(p) for p in find_results(runs)]
+    records = [RunRecord.load(p) for p in find_results(runs)]
     db = Path(db)
     db.parent.mkdir(parents=True, exist_ok=True)
     tmp = db.with_name(f".{db.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -75,14 +75,6 @@ def _sql(name: str) -> str:
     return path.read_text()
 
 
-def _read(path: Path) -> dict[str, Any]:
-    record = json.loads(path.read_text())
-    if record.get("schema") != RESULT_SCHEMA:
-        raise FerbenchError(f"{path}: not a {RESULT_SCHEMA} record")
-    record["_dir"] = str(path.parent)
-    return record
-
-
 def _insert(con, table: str, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -92,21 +84,21 @@ def _insert(con, table: str, rows: list[dict[str, Any]]) -> None:
     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM arrow")
 
 
-def _rows(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _rows(records: list[RunRecord]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in (
         "runs", "fold_metrics", "confusion", "predictions", "datasets", "run_datasets", "protocols", "environment",
         "reported")}
     datasets: dict[str, dict[str, Any]] = {}
     protocols: dict[str, dict[str, Any]] = {}
     for rec in records:
-        rid, m, p, rc = rec["run_id"], rec["metrics"], rec["protocol"], rec["recipe"]
-        sel, n = m["selection"], m["n"]
+        rid, m, p, rc = rec.run_id, rec.metrics, rec.protocol, rec.recipe
+        sel, n = rec.selection, m["n"]
         out["runs"].append({
-            "run_id": rid, "run_name": rec["run_name"], "run_dir": rec["_dir"], "created_at": rec["created_at"],
+            "run_id": rid, "run_name": rec.run_name, "run_dir": str(rec.run_dir), "created_at": rec.created_at,
             "recipe_name": rc["name"], "recipe_hash": rc["hash"], "model": rc["model"], "modality": rc["modality"],
             "input_size": rc["input_size"], "channels": rc["channels"], "pretrained": rc["pretrained"],
-            "protocol": p["name"], "manifest_hash": p["manifest_hash"], "repeat_idx": rec["repeat"],
-            "fold": rec["fold"], "seed": rec["seed"], "code_version": rec["code_version"],
+            "protocol": p["name"], "manifest_hash": rec.manifest_hash, "repeat_idx": rec.repeat,
+            "fold": rec.fold, "seed": rec.seed, "code_version": rec.code_version,
             "n_train": n.get("train"), "n_val": n.get("val"), "n_test": n.get("test"),
             "selection": sel["rule"], "selected_epoch": sel["epoch"], "epochs_ran": sel["epochs_ran"],
             "stopped_early": sel["stopped_early"], "ci_resamples": rc["eval"]["bootstrap"], "ci_level": rc["eval"]["ci"],
@@ -124,8 +116,8 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         for i, row in enumerate(m["test"]["confusion"]):
             out["confusion"] += [{"run_id": rid, "role": "test", "true_label": classes[i], "pred_label": classes[j], "n": int(c)}
                                  for j, c in enumerate(row)]
-        out["predictions"].append({"run_id": rid, "path": str(Path(rec["_dir"]) / rec["predictions"])})
-        for d in rec["datasets"]:
+        out["predictions"].append({"run_id": rid, "path": str(rec.predictions_path)})
+        for d in rec.datasets:
             datasets[d["fingerprint"]] = {"fingerprint": d["fingerprint"], "name": d["name"], "title": d.get("title"),
                                           "synthetic": bool(d.get("synthetic")), "num_rows": d.get("num_rows")}
             out["run_datasets"].append({"run_id": rid, "fingerprint": d["fingerprint"]})
@@ -136,7 +128,7 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             "classes": p["classes"], "leakage_verdict": leak.get("verdict"), "subject_overlap": leak.get("subject_overlap"),
             "exact_duplicates": leak.get("exact_duplicates"), "near_duplicates": leak.get("near_duplicates"),
         }
-        env = rec["environment"]
+        env = rec.environment
         out["environment"].append({**{k: env.get(k) for k in (
             "git_sha", "git_dirty", "python", "platform", "device", "device_name", "driver", "cuda", "precision",
             "world_size", "wall_s", "train_samples_per_s")}, "run_id": rid, "packages": json.dumps(env.get("packages"), sort_keys=True)})
@@ -145,28 +137,28 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _intervals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _intervals(records: list[RunRecord]) -> list[dict[str, Any]]:
     """Subject-bootstrap CIs of each entry's test predictions pooled over its runs."""
     import pyarrow.parquet as pq
 
-    from .train.metrics import SCALARS, bootstrap_ci
+    from .metrics import SCALARS, bootstrap_ci
 
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
     for rec in records:
-        groups.setdefault((rec["protocol"]["manifest_hash"], rec["recipe"]["hash"]), []).append(rec)
+        groups.setdefault((rec.manifest_hash, rec.recipe_hash), []).append(rec)
     rows = []
     for (manifest, recipe), recs in sorted(groups.items()):
-        recs = sorted(recs, key=lambda r: r["run_id"])
-        tables = [pq.read_table(Path(r["_dir"]) / r["predictions"], columns=["role", "subject_id", "label", "pred"]) for r in recs]
+        recs = sorted(recs, key=lambda r: r.run_id)
+        tables = [pq.read_table(r.predictions_path, columns=["role", "subject_id", "label", "pred"]) for r in recs]
         truth, pred, subjects = [], [], []
         for t in tables:
             test = t.filter(np.asarray(t.column("role").to_pylist()) == "test")
             truth.append(test.column("label").to_numpy())
             pred.append(test.column("pred").to_numpy())
             subjects += test.column("subject_id").to_pylist()
-        ev = recs[0]["recipe"]["eval"]
+        ev = recs[0].recipe["eval"]
         unit = "subject" if any(s is not None for s in subjects) else "sample"
-        cis = bootstrap_ci(np.concatenate(truth), np.concatenate(pred), subjects, len(recs[0]["protocol"]["classes"]),
+        cis = bootstrap_ci(np.concatenate(truth), np.concatenate(pred), subjects, len(recs[0].classes),
                            n_boot=ev["bootstrap"], ci=ev["ci"])
         clusters = len({s if s is not None else ("row", i) for i, s in enumerate(subjects)})
         rows += [{"manifest_hash": manifest, "recipe_hash": recipe, "metric": k, "lo": cis[k][0], "hi": cis[k][1],
@@ -198,7 +190,7 @@ def rank(db: str | Path = DEFAULT_DB, protocol: str | None = None, manifest: str
     """Rankings per (protocol, manifest); refuses a protocol whose results span several manifests."""
     import duckdb
 
-    from .train.metrics import SCALARS
+    from .metrics import SCALARS
 
     if metric not in SCALARS:
         raise FerbenchError(f"unknown metric {metric!r}; one of {', '.join(SCALARS)}")
@@ -332,7 +324,7 @@ def render_text(boards: Sequence[Board], markdown: bool = False) -> str:
 
 def render_html(boards: Sequence[Board]) -> str:
     """A static page: one table per ranking, its notes, and each entry's pooled test confusion matrix."""
-    from .train.metrics import confusion_png
+    from .metrics import confusion_png
 
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>ferbench leaderboard</title><style>",
              "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"

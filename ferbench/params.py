@@ -21,6 +21,11 @@ def coerce(value: Any, typ: type) -> Any:
         raise FerbenchError(f"not a valid {typ.__name__}: {value!r}") from None
 
 
+def component(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A component section (``{name: ..., **params}``) split into its registry name and its parameters."""
+    return spec["name"], {k: v for k, v in spec.items() if k != "name"}
+
+
 def resolve_params(owner: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """``defaults`` overridden by ``given`` (strings from the CLI are coerced to the default's type)."""
     unknown = sorted(set(given) - set(defaults))

@@ -149,4 +149,10 @@ def test_readme_dataset_table_is_generated_from_the_registry():
 
     text = README.read_text()
     block = text.split("<!-- datasets:begin -->\n", 1)[1].split("<!-- datasets:end -->", 1)[0]
-    assert block.strip() == table(markdown=True).strip(), "README dataset table is stale: paste `ferbench datasets --markdown`"
+    shipped = [line for line in table(markdown=True).splitlines() if not line.startswith("| `") or _shipped(line)]
+    assert block.strip() == "\n".join(shipped).strip(), "README dataset table is stale: paste `ferbench datasets --markdown`"
+
+
+def _shipped(row: str) -> bool:
+    """A table row of a dataset that ferbench itself registers (tests register throw-away ones)."""
+    return DATASETS.origin(row.split("`")[1]).startswith("ferbench.datasets.")

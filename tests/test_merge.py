@@ -12,7 +12,7 @@ from ferbench.converted import read_card, read_table
 from ferbench.cli import main
 from ferbench.errors import FerbenchError
 from ferbench.imageio import decode
-from ferbench.merge import merge
+from ferbench.merges import merge
 from ferbench.protocols import materialise
 from ferbench.schema import ferbench_metadata, image
 from tests.fixtures import tables as T

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferbench.train.metrics import baselines, bootstrap_ci, confusion, evaluate, mean_std, scores
+from ferbench.metrics import baselines, bootstrap_ci, confusion, evaluate, mean_std, scores
 
 CLASSES = ["neutral", "happiness", "sadness", "surprise"]
 

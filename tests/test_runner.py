@@ -18,8 +18,10 @@ from ferbench import runner
 from ferbench.cli import main
 from ferbench.errors import FerbenchError
 from ferbench.protocols import read_manifest
-from ferbench.train.data import InputSpec, Loader, open_store, resolve_dirs, split_indices, to_input, norm_tensors
-from ferbench.train.metrics import rescore
+from ferbench.metrics import rescore
+from ferbench.train.inputs import InputSpec, norm_tensors, to_input
+from ferbench.train.loader import Loader
+from ferbench.train.store import open_store, resolve_dirs, split_indices
 from ferbench.train.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -236,7 +238,7 @@ def test_early_stopping_with_every_option_switched_on(toy, tmp_path):
 
 
 def test_batch_augmentations_keep_shape_and_do_what_they_say():
-    from ferbench.train.data import AUGMENTATIONS
+    from ferbench.train.augment import AUGMENTATIONS
 
     x = torch.rand(6, 4, 16, 16)
     g = torch.Generator().manual_seed(0)

@@ -18,8 +18,12 @@ from ferbench import runner
 from ferbench.errors import FerbenchError
 from ferbench.models import create_model
 from ferbench.protocols import read_manifest
-from ferbench.train.data import AUGMENTATIONS, SAMPLERS, InputSpec, Loader, fold_stats, inverse_frequency, open_store, split_indices
 from ferbench.train import loop
+from ferbench.train.augment import AUGMENTATIONS
+from ferbench.train.inputs import InputSpec
+from ferbench.train.loader import Loader
+from ferbench.train.samplers import SAMPLERS, inverse_frequency
+from ferbench.train.store import fold_stats, open_store, split_indices
 from ferbench.train.hard_samples import misclassified
 from ferbench.train.losses import LOSSES
 from ferbench.train.losses_metric import classifier_of, island_gradient, island_term

@@ -8,7 +8,7 @@ from .convert import _options
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..merge import merge
+    from ..merges import merge
 
     result = merge(args.name, args.data, args.out, seed=args.seed, overwrite=args.overwrite, **_options(args.param))
     rep = result.report
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..merge import MERGES
+    from ..merges import MERGES
 
     p = sub.add_parser("merge", help="build a merged dataset (Global RGB-D, AVFER) from converted ones")
     p.add_argument("name", choices=sorted(MERGES))

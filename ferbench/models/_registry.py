@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from difflib import get_close_matches
-from fnmatch import fnmatch
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import FerbenchError
+from ..registry import Registry, UnknownNameError
 
 TIMM_PREFIX = "timm/"
 #: Keys every default config has (filled from ``DEFAULT_CFG`` where a model leaves them out).
@@ -36,12 +37,15 @@ DEFAULT_CFG: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class _Entry:
+class ModelEntry:
+    """A registered builder and its default config."""
+
     fn: Callable[..., Any]
     cfg: dict[str, Any]
 
 
-_REGISTRY: dict[str, _Entry] = {}
+#: The registered model builders (timm models are not members: they are reached as ``timm/<name>``).
+MODELS: Registry[ModelEntry] = Registry("model", populate=("ferbench.models",))
 
 
 def register_model(fn: Callable | None = None, *, default_cfg: dict[str, Any] | None = None, name: str | None = None):
@@ -51,25 +55,26 @@ def register_model(fn: Callable | None = None, *, default_cfg: dict[str, Any] | 
         key = name or f.__name__
         if key.startswith(TIMM_PREFIX):
             raise FerbenchError(f"model names may not start with {TIMM_PREFIX!r}: {key}")
-        if key in _REGISTRY and _REGISTRY[key].fn is not f:
-            raise FerbenchError(f"model {key!r} registered twice")
         unknown = set(default_cfg or {}) - set(DEFAULT_CFG)
         if unknown:
             raise FerbenchError(f"model {key!r}: unknown default_cfg keys {sorted(unknown)}; known: {sorted(DEFAULT_CFG)}")
+        if key in MODELS and MODELS[key].fn is f:  # the same builder again (module reload)
+            return f
         cfg = {**DEFAULT_CFG, **(default_cfg or {}), "architecture": key}
-        _REGISTRY[key] = _Entry(f, cfg)
+        MODELS.register(key, ModelEntry(f, cfg), origin=getattr(f, "__module__", None))
         return f
 
     return wrap(fn) if fn is not None else wrap
 
 
 def list_models(pattern: str = "*", include_timm: bool = False) -> list[str]:
-    """Registered model names matching a glob; with ``include_timm``, every ``timm/<name>`` too."""
-    names = [n for n in sorted(_REGISTRY) if fnmatch(n, pattern)]
-    if include_timm:
+    """Registered model names matching a glob; timm's as ``timm/<name>`` too with ``include_timm``
+    or when the pattern starts with ``timm/`` (e.g. ``timm/resnet*``)."""
+    names = MODELS.names(pattern)
+    if include_timm or pattern.startswith(TIMM_PREFIX):
         import timm
 
-        names += [TIMM_PREFIX + n for n in timm.list_models() if fnmatch(TIMM_PREFIX + n, pattern)]
+        names += [TIMM_PREFIX + n for n in timm.list_models() if fnmatchcase(TIMM_PREFIX + n, pattern)]
     return names
 
 
@@ -176,15 +181,19 @@ def model_version(name: str) -> str:
     return source_hash(sys.modules[_entry(name).fn.__module__])
 
 
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        hint = get_close_matches(name, _REGISTRY, n=1)
-        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise FerbenchError(
-            f"unknown model {name!r}{extra}; registered: {', '.join(sorted(_REGISTRY))}; any timm model as timm/<name>"
-        ) from None
+def _entry(name: str) -> ModelEntry:
+    if name in MODELS:
+        return MODELS[name]
+    tail = "any timm model as timm/<name>"
+    if "did you mean" not in MODELS.unknown(name) and _is_timm(name):
+        tail = f"timm has it: use {TIMM_PREFIX + name!r}"
+    raise UnknownNameError(f"{MODELS.unknown(name)}; {tail}")
+
+
+def _is_timm(arch: str) -> bool:
+    import timm
+
+    return bool(timm.is_model(arch))
 
 
 def _timm_cfg(arch: str) -> dict[str, Any]:
@@ -194,7 +203,7 @@ def _timm_cfg(arch: str) -> dict[str, Any]:
     if not timm.is_model(arch):
         hint = get_close_matches(arch, timm.list_models(), n=1)
         extra = f" (did you mean 'timm/{hint[0]}'?)" if hint else ""
-        raise FerbenchError(f"timm has no model {arch!r}{extra}")
+        raise UnknownNameError(f"timm has no model {arch!r}{extra}")
     pc = get_pretrained_cfg(arch)
     # timm adapts the stem to any in_chans, so every modality fits
     cfg = {**DEFAULT_CFG, "architecture": TIMM_PREFIX + arch, "modalities": ("rgb", "depth", "rgbd")}

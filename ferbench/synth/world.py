@@ -1000,7 +1000,7 @@ def learnability_probe(
     """
     import torch
 
-    from ..train.metrics import confusion, scores
+    from ..metrics import confusion, scores
 
     start = time.perf_counter()
     samples = list(sample_world(make_subjects(n_subjects, seed), size=2 * size, seed=seed, **world))

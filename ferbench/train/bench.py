@@ -30,7 +30,9 @@ import torch
 from PIL import Image
 
 from ..models import create_model
-from .data import InputSpec, Loader, Store, norm_tensors
+from .inputs import InputSpec, norm_tensors
+from .loader import Loader
+from .store import Store
 from .recipe import from_dict
 
 

@@ -16,7 +16,9 @@ import pyarrow as pa
 import torch
 import torch.distributed as dist
 
-from .data import InputSpec, Loader, Store, norm_tensors, to_input
+from .inputs import InputSpec, norm_tensors, to_input
+from .loader import Loader
+from .store import Store
 
 
 def autocast(device: torch.device, precision: str):

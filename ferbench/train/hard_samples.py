@@ -34,7 +34,9 @@ import numpy as np
 from torch import nn
 
 from . import loop
-from .data import Augment, InputSpec, Loader, build_augment
+from .augment import Augment, build_augment
+from .inputs import InputSpec
+from .loader import Loader
 from .evaluate import predict
 from .loop import FitResult
 from .recipe import Recipe

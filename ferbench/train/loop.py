@@ -26,11 +26,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from . import metrics
-from .data import Augment, InputSpec, Loader, norm_tensors, to_input
+from .. import metrics
+from .augment import Augment
+from .inputs import InputSpec, norm_tensors, to_input
+from .loader import Loader
 from .evaluate import autocast, nll, predict
 from .optim import OPTIMIZERS, SCHEDULERS
-from .recipe import Recipe, component
+from ..params import component
+from .recipe import Recipe
 from .sam import SAM, sam_step
 
 LAST, BEST = "last.pt", "best.pt"

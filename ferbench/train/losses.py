@@ -14,13 +14,13 @@ import torch
 from torch import nn
 
 from ..errors import FerbenchError
+from ..registry import Registry
 
-LOSSES: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_loss(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    LOSSES[fn.__name__] = fn
-    return fn
+#: Loss factories; the metric-learning ones (focal, center, island) register from ``losses_metric``
+#: on the first lookup.
+LOSSES: Registry[Callable[..., nn.Module]] = Registry("loss", populate=("ferbench.train.losses_metric",))
+#: ``@register_loss`` registers a loss factory under its function name.
+register_loss = LOSSES.decorator(lambda fn: fn.__name__)
 
 
 def weights_for(spec: str | Sequence[float] | None, class_counts: Sequence[int]) -> torch.Tensor | None:
@@ -52,5 +52,3 @@ def ce(num_classes: int, class_counts: Sequence[int], *, label_smoothing: float 
     """Cross-entropy, optionally label-smoothed and class-weighted."""
     return nn.CrossEntropyLoss(weight=weights_for(class_weights, class_counts), label_smoothing=label_smoothing)
 
-
-from . import losses_metric  # noqa: E402,F401  (registers focal, center, island)

@@ -22,22 +22,15 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from ..errors import FerbenchError
+from ..registry import Registry
 
 MONITORS = Literal["balanced_accuracy", "accuracy", "macro_f1", "loss"]
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {}
-SCHEDULERS: dict[str, Callable[..., "Schedule"]] = {}
-
-
-def _register(table: dict[str, Callable]) -> Callable[[Callable], Callable]:
-    def wrap(fn: Callable) -> Callable:
-        table[fn.__name__] = fn
-        return fn
-
-    return wrap
-
-
-register_optimizer = _register(OPTIMIZERS)
-register_scheduler = _register(SCHEDULERS)
+#: Optimiser factories; ``sam`` registers from its own module on the first lookup.
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer", populate=("ferbench.train.sam",))
+SCHEDULERS: Registry[Callable[..., "Schedule"]] = Registry("scheduler")
+#: ``@register_optimizer`` / ``@register_scheduler`` register a factory under its function name.
+register_optimizer = OPTIMIZERS.decorator(lambda fn: fn.__name__)
+register_scheduler = SCHEDULERS.decorator(lambda fn: fn.__name__)
 
 
 def param_groups(model: nn.Module, weight_decay: float, lr_groups: dict[str, float] | None = None) -> list[dict[str, Any]]:
@@ -144,5 +137,3 @@ def onecycle(optimizer, epochs: int, steps_per_epoch: int, *, pct_start: float =
             group["initial_lr"] = group["min_lr"] = group["lr"] = min_lr
     return Schedule(sched, "step")
 
-
-from . import sam  # noqa: E402,F401  (registers the sam optimizer)

@@ -34,7 +34,7 @@ import yaml
 
 from ..errors import FerbenchError
 from ..fingerprint import hash_obj
-from .metrics import SCALARS
+from ..metrics import SCALARS
 
 COMPONENT_SECTIONS = ("sampler", "loss", "optimizer", "scheduler")
 NOT_HASHED = ("name", "description", "reported", "runtime", "data", "seeds", "folds", "repeats", "protocol.manifest")
@@ -323,11 +323,11 @@ def _number(value: Any, typ: type, where: str = "") -> Any:
 
 def registry(section: str) -> dict[str, Callable]:
     """The name → factory registry behind a component section."""
-    from . import data, losses, optim
+    from . import augment, losses, optim, samplers
 
     return {
-        "sampler": data.SAMPLERS,
-        "augment": data.AUGMENTATIONS,
+        "sampler": samplers.SAMPLERS,
+        "augment": augment.AUGMENTATIONS,
         "loss": losses.LOSSES,
         "optimizer": optim.OPTIMIZERS,
         "scheduler": optim.SCHEDULERS,
@@ -392,11 +392,6 @@ def _check_semantics(r: Recipe) -> None:
         raise RecipeError("hard_samples: epochs must be at least 0 and augment_epochs at least 1")
     if r.optimizer["name"] == "sam" and r.train.accum_steps != 1:
         raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1")
-
-
-def component(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A component section split into its registry name and its parameters."""
-    return spec["name"], {k: v for k, v in spec.items() if k != "name"}
 
 
 def in_chans(r: Recipe) -> int:

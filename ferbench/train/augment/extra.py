@@ -1,4 +1,4 @@
-"""More batch augmentations for the report recipes, registered in ``AUGMENTATIONS`` beside those of ``data``.
+"""More batch augmentations for the report recipes, registered in ``AUGMENTATIONS`` beside the basic ones.
 
 Like every ferbench augmentation they take a float batch in [0, 1] (B, C, H, W) whose first
 ``n_color`` channels are colour and the rest depth, and a ``torch.Generator`` for every random draw.
@@ -19,9 +19,10 @@ Like every ferbench augmentation they take a float batch in [0, 1] (B, C, H, W) 
   crop for colour and depth. Crops that would not fit are clipped to the image side (torchvision
   retries, then falls back to a centre crop).
 
-The sets the reports use are combinations of these and ``data``'s: report 001's Keras rotation 20° /
-shift 0.1 / zoom 0.1 / flip is ``affine`` + ``hflip``; report 003's rotation ≤ 10°, flip, colour
-jitter (RGB only) and random erasing are ``affine``, ``hflip``, ``color`` and ``erasing``.
+The sets the reports use are combinations of these and the basic ones (``basic``): report 001's
+Keras rotation 20° / shift 0.1 / zoom 0.1 / flip is ``affine`` + ``hflip``; report 003's rotation
+≤ 10°, flip, colour jitter (RGB only) and random erasing are ``affine``, ``hflip``, ``color`` and
+``erasing``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from ..errors import FerbenchError
-from .data import Augment, _rand, register_augmentation
+from ...errors import FerbenchError
+from .base import Augment, _rand, register_augmentation
 
 GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 
