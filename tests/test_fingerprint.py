@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 from ferbench.datasets.affectnet.fixture import small_tree
 
-from ferbench.build import convert, write_dataset
+from ferbench.build import convert
+from ferbench.shards import write_dataset
 
 from ferbench.converted import read_card, read_table
 from ferbench.fingerprint import ContentHash

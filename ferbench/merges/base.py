@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..build import BuildResult, write_dataset
+from ..shards import BuildResult, write_dataset
 from ..errors import FerbenchError
 from ..protocols.base import Inputs, Source, load_inputs, resolve_params
 from ..registry import Registry

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..build import write_dataset
+from ..shards import write_dataset
 from ..converted import read_card, read_table
 from ..schema import make_schema
 from .base import BASE_COLUMNS
