@@ -1,8 +1,8 @@
 """Geometry for the RGB-D datasets: mesh/landmark readers, depth rendering, face alignment.
 
 Submodules: ``mesh`` (``Mesh``, ``GeometryError``), ``vrml`` (BU-3DFE ``.wrl``), ``bnd``
-(BU-3DFE landmarks), ``render`` (depth maps and registered colour), ``align`` (MediaPipe roll
-alignment, imports mediapipe lazily), ``bench`` (timings).
+(BU-3DFE landmarks), ``render`` (a package: depth maps and registered colour), ``align``
+(MediaPipe roll alignment, imports mediapipe lazily), ``bench`` (timings).
 """
 
 from .bnd import read_bnd, write_bnd

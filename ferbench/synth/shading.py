@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..geometry.mesh import Mesh
-from ..geometry.render import Raycaster
+from ..geometry.render.raycast import Raycaster
 
 
 @dataclass
