@@ -2,8 +2,8 @@
 
 Both use synthetic data of the requested size written in the converted layout (no images: the
 image hashes are planted in the hash cache, as after a first verification, so the figures
-measure the protocol and verifier logic, not JPEG decoding). Results follow ``ferbench.bench``:
-``figure`` and ``baseline`` in seconds, ``ratio`` = figure / baseline, ``goal`` and ``details``.
+measure the protocol and verifier logic, not JPEG decoding). No other tool builds these
+protocols, so each is compared with a baseline only.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..shards import write_dataset
 from ..converted import read_card, read_table
+from ..protocols.base import BASE_COLUMNS
+from ..protocols.hashes import HASH_SCHEMA, HASH_VERSION, cache_dir
+from ..protocols.verify import near_pairs
 from ..schema import make_schema
-from .base import BASE_COLUMNS
-from .hashes import HASH_SCHEMA, HASH_VERSION, cache_dir
-from .verify import near_pairs
+from ..shards import write_dataset
+from .base import BenchResult, Comparison, benchmark
 
 
 @contextlib.contextmanager
@@ -76,11 +77,12 @@ def _baseline(data: Path) -> float:
     return time.perf_counter() - t0
 
 
-def bench_protocols(n: int = 300_000) -> dict[str, Any]:
+@benchmark("protocols", quick={"n": 3000})
+def bench_protocols(n: int = 300_000) -> BenchResult:
     """``materialise`` (incl. verification) of ``affectnet8`` over an AffectNet-sized set of ``n``
     rows, against reading its label columns and image hashes; a subject-grouped 5-fold
     (``global`` over ``n`` rows, ``n // 60`` subjects) is in the details."""
-    from . import materialise
+    from ..protocols import materialise
 
     rng = np.random.default_rng(0)
     n_val = min(4000, n // 10)
@@ -101,26 +103,25 @@ def bench_protocols(n: int = 300_000) -> dict[str, Any]:
         kfold = materialise("global", [grouped], seed=0)
         t_kfold = time.perf_counter() - t1
         base_kfold = _baseline(grouped)
-    return {
-        "figure": figure,
-        "baseline": base,
-        "ratio": figure / base,
-        "goal": 20.0,
-        "details": {
-            "figure": f"seconds of materialise('affectnet8') over {n} rows, verification included (hashes cached)",
-            "baseline": "seconds to read the label columns and the cached image hashes",
+    return BenchResult(
+        figure=figure,
+        what=f"materialise('affectnet8') over {n} rows, verification included (hashes cached)",
+        baseline=Comparison("read the label columns and the cached image hashes", "baseline", base),
+        goal=20.0,
+        notes={
             "manifest_rows": manifest.table.num_rows,
             "near_duplicates_found": manifest.meta["leakage"]["near_duplicates"],
             "kfold_seconds": round(t_kfold, 3),
             "kfold_baseline_seconds": round(base_kfold, 3),
             "kfold_manifest_rows": kfold.table.num_rows,
             "kfold_subjects": n // 60,
-            "cpus": os.cpu_count(),
+            "statistic": "one run (baseline: best of 3)",
         },
-    }
+    )
 
 
-def bench_verify(n: int = 300_000, threshold: int = 4) -> dict[str, Any]:
+@benchmark("verify", quick={"n": 3000})
+def bench_verify(n: int = 300_000, threshold: int = 4) -> BenchResult:
     """The near-duplicate search (multi-index hashing) over ``n`` random 64-bit hashes with
     ``n // 100`` planted near-duplicates, against a vectorised numpy all-pairs popcount (timed on
     2,000 × ``n`` pairs, extrapolated to all ``n (n - 1) / 2`` pairs)."""
@@ -138,16 +139,10 @@ def bench_verify(n: int = 300_000, threshold: int = 4) -> dict[str, Any]:
     t0 = time.perf_counter()
     np.bitwise_count(h[:block, None] ^ h[None, :]) <= threshold
     brute = (time.perf_counter() - t0) * (n * (n - 1) / 2) / (block * n)
-    return {
-        "figure": figure,
-        "baseline": brute,
-        "ratio": figure / brute,
-        "goal": 0.01,
-        "details": {
-            "figure": f"seconds of verify.near_pairs over {n} hashes, threshold {threshold} bits",
-            "baseline": "seconds of a vectorised numpy all-pairs popcount (extrapolated)",
-            "pairs_found": len(found),
-            "planted_recall": recall,
-            "cpus": os.cpu_count(),
-        },
-    }
+    return BenchResult(
+        figure=figure,
+        what=f"verify.near_pairs over {n} hashes, threshold {threshold} bits",
+        baseline=Comparison("vectorised numpy all-pairs popcount (extrapolated)", "baseline", brute),
+        goal=0.01,
+        notes={"pairs_found": len(found), "planted_recall": recall, "baseline_block": f"{block} × {n} pairs timed"},
+    )

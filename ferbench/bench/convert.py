@@ -1,0 +1,123 @@
+"""Conversion speed: ``ferbench convert`` as a whole CLI process, beside Hugging Face ``datasets``
+(``load_dataset("imagefolder")`` + embedding the image bytes + ``to_parquet``, also a whole process)
+and the read-and-hash floor (one process, and N processes: the parallel limit), on the same raw
+tree with a warm page cache. Every figure is the best of ``repeat`` runs, round-robin.
+
+* ``convert`` — RAF-DB's Kaggle repack: a class-folder tree of 224² JPEGs, the layout
+  ``imagefolder`` reads as it is, so both tools do the same job (bytes + folder labels → Parquet).
+* ``convert_affectnet`` — AffectNet's small release (a JPEG and four npy files per image):
+  ferbench parses the annotations, ``imagefolder`` only finds the images (no labels), so the
+  peer does less work than ferbench there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .base import BenchResult, Comparison, benchmark, compared, measure, missing, skipped, usable_cpus, workdir
+from .inputs import image_folder_files, read_and_hash, read_and_hash_parallel, write_affectnet_small, write_rafdb_kaggle
+
+#: The Hugging Face peer, run as ``python -c HF_CONVERT SRC OUT WORKERS`` (imports nothing of ferbench).
+HF_CONVERT = """
+import sys
+import datasets
+from datasets.table import embed_table_storage
+datasets.disable_progress_bars()
+src, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+proc = workers if workers > 1 else None
+dd = datasets.load_dataset("imagefolder", data_dir=src, cache_dir=out + "/.cache", num_proc=proc)
+rows = 0
+for split, ds in dd.items():
+    ds = ds.with_format("arrow").map(embed_table_storage, batched=True, num_proc=proc).with_format(None)
+    ds.to_parquet(f"{out}/{split}.parquet")
+    rows += len(ds)
+print(rows)
+"""
+
+
+def _process(argv: list[str], env: dict[str, str] | None = None) -> Callable[[], str]:
+    def run() -> str:
+        p = subprocess.run(argv, capture_output=True, text=True, env=env)
+        if p.returncode:
+            tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} exited {p.returncode}: {' | '.join(tail)}")
+        return p.stdout
+
+    return run
+
+
+def _fresh(path: Path, fn: Callable[[], str]) -> Callable[[], str]:
+    """``fn`` run on an emptied output folder (no cache left from the previous run)."""
+
+    def run() -> str:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return fn()
+
+    return run
+
+
+def _bench(dataset: str, write: Callable[[Path], Path], hf_src: Callable[[Path], Path], n: int, size: int, workers: int | None,
+           repeat: int, warmup: int, wd: Path, hf_note: str) -> BenchResult:
+    raw = wd / "raw"
+    shutil.rmtree(raw, ignore_errors=True)
+    write(raw)
+    paths = image_folder_files(raw)
+    files, nbytes = read_and_hash(paths)  # warms the page cache
+    workers = workers or usable_cpus()
+    out = wd / "ferbench-out"
+    fns: dict[str, Callable[[], Any]] = {
+        "ferbench": _fresh(out, _process([sys.executable, "-m", "ferbench", "convert", dataset, str(raw), "--out",
+                                          str(out), "--overwrite", "--workers", str(workers)])),
+        "read_hash": lambda: read_and_hash(paths),
+        "read_hash_parallel": lambda: read_and_hash_parallel(paths, workers),
+    }
+    hf_missing = missing("datasets")
+    if not hf_missing:
+        env = {**os.environ, "HF_HOME": str(wd / "hf-home"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+        hf_out = wd / "hf-out"
+        fns["hf"] = _fresh(hf_out, _process([sys.executable, "-c", HF_CONVERT, str(hf_src(raw)), str(hf_out), str(workers)], env))
+    t = measure(fns, repeat=repeat, warmup=warmup, fragile=("hf",))
+    report = json.loads((out / "build_report.json").read_text())
+    hf_rows = int(t["hf"].value.split()[-1]) if "hf" in t and t["hf"].error is None else None
+    peers: list[Comparison] = [
+        compared("HF datasets imagefolder → Parquet (whole process)", "peer", t["hf"], goal=1.0, note=hf_note)
+        if "hf" in t else skipped("HF datasets imagefolder → Parquet (whole process)", "peer", hf_missing or ""),
+        compared(f"read + sha256 every file, {workers} processes", "limit", t["read_hash_parallel"]),
+    ]
+    return BenchResult(
+        figure=t["ferbench"].best,
+        what=f"`ferbench convert {dataset}` as a whole process, --workers {workers}",
+        baseline=compared("read + sha256 every file, 1 process", "baseline", t["read_hash"]),
+        peers=peers,
+        goal=1.5,
+        notes={
+            "images": n, "image_size": size, "files": files, "megabytes": round(nbytes / 1e6, 1), "workers": workers,
+            "rows": report["num_rows"], "hf_rows": hf_rows, "statistic": f"best of {repeat} (warm-up {warmup})",
+            "runs_s": {k: [round(x, 3) for x in v.runs] for k, v in t.items()},
+        },
+    )
+
+
+@benchmark("convert", quick={"n": 120, "size": 48, "repeat": 1, "warmup": 0})
+def bench_convert(n: int = 20000, size: int = 224, workers: int | None = None, repeat: int = 3, warmup: int = 1,
+                  scratch: str | Path | None = None) -> BenchResult:
+    """Class-folder tree of ``n`` JPEGs (RAF-DB Kaggle layout): ferbench convert vs HF imagefolder → Parquet."""
+    with workdir(scratch) as wd:
+        return _bench("rafdb", lambda raw: write_rafdb_kaggle(raw, n, size), lambda raw: raw / "DATASET", n, size,
+                      workers, repeat, warmup, wd, "same JPEG bytes and folder labels")
+
+
+@benchmark("convert_affectnet", quick={"n": 120, "size": 48, "repeat": 1, "warmup": 0})
+def bench_convert_affectnet(n: int = 20000, size: int = 224, workers: int | None = None, repeat: int = 3, warmup: int = 1,
+                            scratch: str | Path | None = None) -> BenchResult:
+    """AffectNet-small tree of ``n`` JPEGs + 4 npy files each: ferbench convert vs HF imagefolder (images only)."""
+    with workdir(scratch) as wd:
+        return _bench("affectnet", lambda raw: write_affectnet_small(raw, n, size), lambda raw: raw, n, size,
+                      workers, repeat, warmup, wd, "images only: imagefolder reads none of the npy annotations")
