@@ -6,18 +6,35 @@ bounded size (``ferbench.shards``) into a temporary sibling directory; the build
 content-hash streams, names the files in order and renames the directory into place when everything
 succeeded. The encoded image bytes are read once and written once. Converting the same raw data
 twice gives byte-identical shards and the same fingerprint, whatever the number of workers.
+
+Faults, not failures: every image a row stores is validated in full in the worker
+(``imageio.verify_image``; ``decode_check=False`` / ``--no-decode-check`` leaves only the
+loaders' cheap header checks) and normalised where the schema says so (each kind of change is
+a note of the build report); a file the loader cannot read (a dangling or looping link, a
+permission or I/O error) is one fault of its sample, never the end of the conversion.
+
+Outputs are guarded (``ferbench.converted``): OUT may not be, hold or sit inside the raw input;
+``overwrite`` replaces only a directory ferbench wrote; the whole conversion holds OUT's lock,
+from the existence check to the atomic rename, so a second conversion to the same OUT stops at
+once with an error. Killed conversions leave nothing behind that matters: workers die with
+their parent (Linux ``PR_SET_PDEATHSIG`` plus a parent-pid check), a SIGTERM makes the parent
+kill its workers, remove its temporary directory and exit with status 143, and the temporary
+directory of a SIGKILLed one is removed by the next writer of the same OUT.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +43,21 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from . import __version__
-from .converted import DATA_DIR, DatasetCard, finish, shard_name, staged
+from .converted import (
+    DATA_DIR,
+    DatasetCard,
+    check_replaceable,
+    finish,
+    guard_output,
+    output_lock,
+    remove_stale,
+    shard_name,
+    staged,
+)
 from .datasets.base import DATASETS, DatasetLoader, Fault, Item, Report
 from .errors import ConversionError, FerbenchError, SampleError
 from .fingerprint import ContentHash, hash_obj, source_hash
+from .imageio import verify_image
 from .schema import SCHEMA_VERSION, make_schema
 from .shards import (
     ROW_GROUP_BYTES,
@@ -55,6 +83,7 @@ class _Job:
     cuts: Cuts
     items: list[Item]
     directory: Path
+    decode_check: bool = True
 
     @property
     def blocks(self) -> int:
@@ -66,22 +95,45 @@ class _Job:
 
 
 _JOB: _Job | None = None
+_PARENT: int | None = None
 
 
-def _init_worker(job: _Job) -> None:
-    global _JOB
+def _init_worker(job: _Job, parent: int | None = None) -> None:
+    """Set up a process that converts blocks. In a pool worker (``parent`` given): SIGTERM
+    kills it and Ctrl-C is left to the builder, and it dies with its parent."""
+    global _JOB, _PARENT
     _JOB = job
+    if parent is not None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _PARENT = parent
+        _die_with_parent(parent)
+
+
+#: ``prctl`` option: the signal a process gets when its parent (the thread that forked it) dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies (Linux), and exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @dataclass
 class _Block:
     """What converting one block of items gave: its Parquet files (in row order), its faults (in
-    item order), its rows' ``ContentHash`` streams and, per row, the facts the builder counts."""
+    item order), its rows' ``ContentHash`` streams, per row the facts the builder counts, and
+    the images normalised (change, file)."""
 
     files: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     streams: dict[str, bytes] = field(default_factory=dict)
     meta: list[tuple[str | None, int | None, str | None]] = field(default_factory=list)
+    changes: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _convert_block(index: int) -> _Block:
@@ -91,17 +143,26 @@ def _convert_block(index: int) -> _Block:
     Files are cut per row, so their bytes depend on the items alone, not on who converted them.
     """
     assert _JOB is not None
+    if _PARENT is not None and os.getppid() != _PARENT:
+        os._exit(1)  # orphaned: the builder is gone
     loader, schema, items = _JOB.loader, _JOB.schema, _JOB.block(index)
     block, names = _Block(), tuple(schema.names)
     files = FileCutter(_JOB.directory, f"block-{index:06d}", schema, _JOB.cuts)
     for item in items:
         try:
             value = loader.load(item)
+            row = _complete(value, item, loader, names)
+            if _JOB.decode_check:
+                _verify_images(row, item, block)
         except SampleError as exc:
             row = exc.row if exc.row is not None else item.row
             block.faults.append(Fault(exc.kind, exc.reason, exc.file or item.source, row))
             continue
-        row = _complete(value, item, loader, names)
+        except OSError as exc:  # a file the loader could not read: this sample's fault only
+            kind = "bad-link" if exc.errno == 40 else "unreadable-file"
+            reason = f"cannot read {_relative(exc.filename, loader) or 'a file'}: {exc.strerror or exc}"
+            block.faults.append(Fault(kind, reason, item.source, item.row))
+            continue
         block.meta.append((row["source_split"], row["label"], row["subject_id"]))
         files.add(row)
     block.files = files.close()
@@ -109,12 +170,38 @@ def _convert_block(index: int) -> _Block:
     return block
 
 
+def _verify_images(row: dict[str, Any], item: Item, block: _Block) -> None:
+    """Validate the row's images in full; normalise its ``rgb`` image where the policy says so."""
+    for column in ("rgb", "depth"):
+        value = row.get(column)
+        if value is None or not value.get("bytes"):
+            continue
+        try:
+            checked = verify_image(value["bytes"], item.source, role=column)
+        except SampleError as exc:
+            raise SampleError(exc.kind, f"{column} image: {exc.reason}" if column != "rgb" else exc.reason, exc.file, item.row) from None
+        if checked.change is not None:
+            row[column] = {**value, "bytes": checked.data}
+            block.changes.append((f"{column} {checked.change}", item.source))
+
+
+def _relative(filename: Any, loader: DatasetLoader) -> str | None:
+    if not filename:
+        return None
+    path = os.fsdecode(filename)
+    try:
+        return Path(path).relative_to(loader.root).as_posix()
+    except ValueError:
+        return path
+
+
 def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
     """(number of items, block) for consecutive blocks of the job's items, in order.
 
     Blocks are a fixed number of items, so the files do not depend on the number of workers.
     Worker processes write them; at most ``2 * workers + 1`` blocks are in flight, and leaving
-    early (``--strict``, an interrupt) cancels the blocks not yet started.
+    early (``--strict``, an interrupt, a signal) kills the workers and drops the blocks not yet
+    written.
     """
     if workers <= 1 or job.blocks <= 1:
         _init_worker(job)
@@ -122,7 +209,7 @@ def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
         return
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     pa.array([0])  # pyarrow imports pandas on first use (~0.25 s): once here, not in every forked worker
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job,))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, os.getpid()))
     try:
         pending: deque[tuple[int, Future]] = deque()
         for i in range(job.blocks):
@@ -133,12 +220,47 @@ def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
         while pending:
             n, future = pending.popleft()
             yield n, future.result()
+    except BaseException:
+        _kill_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL a pool's worker processes (their blocks are abandoned, their files removed with
+    the temporary directory): leaving must not wait for blocks nobody will use."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.kill()
+
+
+class Terminated(SystemExit):
+    """The conversion was stopped by SIGTERM; its exit status is 128 + the signal number."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """While converting (main thread only), SIGTERM raises ``Terminated``: the builder then
+    kills its workers and removes its temporary directory on the way out. A second SIGTERM
+    during that clean-up is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_IGN)
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # -- builder side -------------------------------------------------------------------------------
-def converter_fingerprint(loader: DatasetLoader) -> str:
+def converter_fingerprint(loader: DatasetLoader, decode_check: bool = True) -> str:
     return hash_obj(
         {
             "dataset": loader.name,
@@ -146,6 +268,7 @@ def converter_fingerprint(loader: DatasetLoader) -> str:
             "schema": SCHEMA_VERSION,
             "options": loader.opts,
             "code": source_hash(*loader.fingerprint_sources(), sys.modules[__name__]),
+            **({} if decode_check else {"decode_check": False}),
         }
     )
 
@@ -178,10 +301,19 @@ def convert(
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    decode_check: bool = True,
+    follow_external_links: bool = False,
     **options: Any,
 ) -> BuildResult:
     """Convert the raw copy of dataset ``name`` into a dataset directory at ``out_dir``
     (``ferbench.converted`` describes the layout).
+
+    ``out_dir`` may not be, hold or sit inside ``raw_dir`` (``OutputError``, nothing touched);
+    an existing one is replaced only with ``overwrite`` and only if ferbench wrote it. The
+    conversion holds ``out_dir``'s lock from that check to the final rename: a second
+    conversion to the same place fails at once. ``decode_check=False`` skips the full image
+    validation (``--no-decode-check``); ``follow_external_links`` lets raw files be symbolic
+    links to places outside ``raw_dir`` (otherwise each is a ``bad-link`` fault).
 
     A conversion that fails with ``ConversionError`` (no sample could be converted, a fault
     under ``strict``, an unreadable annotation file) leaves no dataset at ``out_dir`` (nor
@@ -193,11 +325,36 @@ def convert(
     """
     t0 = time.perf_counter()
     loader = DATASETS.get(name)(raw_dir, **options)
+    loader.follow_external_links = follow_external_links
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
-    layout = loader.detect()
+    guard_output(out, raw_dir)
+    try:
+        with _stop_on_sigterm(), output_lock(out):
+            check_replaceable(out, overwrite)
+            return _convert_locked(loader, raw_dir, out, strict, workers, overwrite, progress, decode_check, t0)
+    except Terminated:
+        print(f"ferbench convert: terminated by a signal; nothing written to {out}", file=sys.stderr)
+        raise
+
+
+def _convert_locked(
+    loader: DatasetLoader,
+    raw_dir: str | Path,
+    out: Path,
+    strict: bool,
+    workers: int | None,
+    overwrite: bool,
+    progress: bool,
+    decode_check: bool,
+    t0: float,
+) -> BuildResult:
+    """``convert`` once ``out``'s lock is held and the output checked."""
+    name = loader.name
     report = Report(strict=strict)
+    stale = remove_stale(out)
+    if stale:
+        report.note(f"removed {len(stale)} temporary folder(s) an interrupted write of {out.name} left: {', '.join(stale[:3])}")
+    layout = loader.detect()
     workers = workers or os.cpu_count() or 1
     items: list[Item] = []
     try:
@@ -208,7 +365,7 @@ def convert(
         t_scan = time.perf_counter() - t0
 
         synthetic = (Path(raw_dir) / SYNTHETIC_MARKER).exists()
-        conv_fp = converter_fingerprint(loader)
+        conv_fp = converter_fingerprint(loader, decode_check)
         meta = {
             "dataset": loader.name,
             "dataset_title": loader.title,
@@ -227,22 +384,31 @@ def convert(
         }
         schema = make_schema(loader.extra_fields, meta)
 
-        with staged(out) as tmp:
+        with staged(out, overwrite) as tmp:
             content = ContentHash()
             files: list[str] = []
             rows_meta: list[tuple[str | None, int | None, str | None]] = []
+            changes: Counter = Counter()
+            first_change: dict[str, str] = {}
             cuts = Cuts(loader.block_items, ROW_GROUP_ROWS, ROW_GROUP_BYTES, SHARD_BYTES)
-            job = _Job(loader, schema, cuts, items, tmp / DATA_DIR)
+            job = _Job(loader, schema, cuts, items, tmp / DATA_DIR, decode_check)
             bar = _progress(len(items), f"convert {name}", progress)
             with contextlib.closing(_converted_blocks(job, workers)) as blocks:
                 for n, block in blocks:
                     bar.update(n)
                     for fault in block.faults:
                         report.fault(fault.kind, fault.reason, fault.file, fault.row)
+                    for change, file in block.changes:
+                        changes[change] += 1
+                        first_change.setdefault(change, file)
                     content.update(block.streams)
                     rows_meta += block.meta
                     files += block.files
             bar.close()
+            for change, count in sorted(changes.items()):
+                report.note(f"{count} {change.partition(' ')[0]} image(s) normalised, {change.partition(' ')[2]} (first: {first_change[change]})")
+            if not decode_check:
+                report.note("--no-decode-check: images were not decoded, only their headers and end markers checked")
             if not rows_meta:
                 raise _NothingConverted(f"{name}: no sample could be converted from {raw_dir}")
             shards = [shard_name(i) for i in range(len(files))]
@@ -278,6 +444,8 @@ def convert(
                 "notes": report.notes,
                 "seconds": {"scan": round(t_scan, 3), "total": round(time.perf_counter() - t0, 3)},
                 "workers": workers,
+                "decode_check": decode_check,
+                "follow_external_links": loader.follow_external_links,
             }
             finish(tmp, card, build_report, schema)
     except ConversionError as exc:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .converted import DatasetCard, finish, shard_name, staged
+from .converted import DatasetCard, check_replaceable, finish, output_lock, shard_name, staged
 from .errors import ConversionError, FerbenchError
 from .fingerprint import ContentHash, hash_obj
 from .schema import IMAGE_TYPE, SCHEMA_VERSION, validate
@@ -206,12 +206,19 @@ def write_dataset(
     cast to ``schema``, validated, cut into shards and written atomically with a card (``card``'s
     fields plus the content-derived ones: fingerprint, counts, shards) and a build report. The
     fingerprint is ``convert``'s: the ``ContentHash`` of the rows, so the same rows give the same
-    fingerprint whichever way they were written.
+    fingerprint whichever way they were written. ``out_dir`` is written under its lock and
+    ``overwrite`` replaces only a directory ferbench wrote (``ferbench.converted``).
     """
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FerbenchError(f"{out} exists; pass --overwrite to replace it")
-    with staged(out) as tmp:
+    with output_lock(out):
+        check_replaceable(out, overwrite)
+        return _write_dataset(tables, schema, out, card, report, overwrite)
+
+
+def _write_dataset(
+    tables: Iterable[pa.Table], schema: pa.Schema, out: Path, card: dict[str, Any], report: dict[str, Any], overwrite: bool
+) -> BuildResult:
+    with staged(out, overwrite) as tmp:
         shards: list[str] = []
         content = ContentHash()
         rows_meta: list[tuple[str | None, int | None, str | None]] = []

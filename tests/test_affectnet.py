@@ -126,7 +126,7 @@ def test_validation_csv_without_header(tmp_path):
 
 def test_deterministic_across_worker_processes(tmp_path):
     """Enough images for the worker pool: the chunking must not change a byte."""
-    from ferbench.bench import affectnet_small_samples
+    from ferbench.bench.inputs import affectnet_small_samples
     from ferbench.datasets.affectnet.layout import write_small
 
     write_small(tmp_path / "raw", affectnet_small_samples(150, size=24))

@@ -163,7 +163,7 @@ def test_every_planted_fault_is_reported(built):
 
 def test_empty_dir(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
-        _convert(tmp_path, tmp_path / "out")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
     text = str(err.value)
     assert "Bosphorus 3D Face Database not found" in text and "no .bnt range file" in text
     assert "bs000_E_ANGER_0.{bnt,png,lm2,lm3}" in text

@@ -158,7 +158,7 @@ def test_empty_dir(tmp_path):
     (tmp_path / "F0001").mkdir()
     (tmp_path / "F0001" / "F0001_AN01WH_F2D.bmp").write_bytes(b"BM")
     with pytest.raises(DatasetNotFoundError) as err:
-        _convert(tmp_path, tmp_path / "out")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
     text = str(err.value)
     assert "BU-3DFE not found" in text and "no <subject>_<EXPR><II><ETH>_F3D.wrl model" in text
     assert "F0001_AN01WH_F3D.wrl" in text and "Binghamton" in text

@@ -84,7 +84,7 @@ def test_every_planted_fault_is_reported(built):
 
 def test_empty_dir_names_layouts_and_licence(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
-        convert("caldr_menders", tmp_path, tmp_path / "out", progress=False)
+        convert("caldr_menders", tmp_path, tmp_path.with_name(tmp_path.name + "-out"), progress=False)
     text = str(err.value)
     assert "CalD3r & MenD3s not found" in text and "no *_Color.png or *_Depth.png file" in text
     assert "[rgb-depth]" in text and "[emotions-color-depth]" in text and "F_12_1932_disgust_Depth.png" in text

@@ -199,7 +199,7 @@ def test_two_image_trees_are_refused(tmp_path):
     write_official(tmp_path, seqs)
     write_official(tmp_path / "copy", seqs, CKLayout(images_dir="extended-cohn-kanade-images"))
     with pytest.raises(FerbenchError, match="several image trees"):
-        _convert(tmp_path, tmp_path / "ds")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
 
 
 def test_writer_uses_matlab_ascii_style(quirky):

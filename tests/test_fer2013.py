@@ -113,8 +113,8 @@ def test_detection_follows_torchvision_order(tmp_path):
     assert FER2013(tmp_path).detect() == "icml_face_data.csv"
     (tmp_path / "icml_face_data.csv").unlink()
     assert FER2013(tmp_path).detect() == "train.csv+test.csv"
-    result = _convert(tmp_path, tmp_path / "out")
-    rows = read_table(tmp_path / "out", ["sample_id", "label", "source_split"]).to_pylist()
+    result = _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
+    rows = read_table(tmp_path.with_name(tmp_path.name + "-out"), ["sample_id", "label", "source_split"]).to_pylist()
     assert result.num_rows == 6 and not result.report["faults"]
     assert [r["sample_id"] for r in rows] == ["fer2013/00000", "fer2013/00001", "fer2013/00002", "fer2013/test/00000", "fer2013/test/00001", "fer2013/test/00002"]
     assert [r["label"] for r in rows] == [6, 5, 4, None, None, None]
@@ -122,7 +122,7 @@ def test_detection_follows_torchvision_order(tmp_path):
 
 def test_empty_dir_names_every_layout(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
-        _convert(tmp_path, tmp_path / "out")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
     text = str(err.value)
     for needle in ("fer2013.csv", "icml_face_data.csv", "emotion, Usage, pixels", "test.csv", "train/{angry", "archive/"):
         assert needle in text
@@ -131,14 +131,14 @@ def test_empty_dir_names_every_layout(tmp_path):
 def test_strict_stops_at_the_first_faulty_row(tmp_path):
     fx.build_csv(tmp_path, "fer2013.csv")
     with pytest.raises(ConversionError, match=r"bad-pixel-count in fer2013/fer2013.csv, row 2"):
-        _convert(tmp_path, tmp_path / "out", strict=True)
-    assert not (tmp_path / "out").exists()
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"), strict=True)
+    assert not (tmp_path.with_name(tmp_path.name + "-out")).exists()
 
 
 def test_strict_stops_at_a_truncated_jpeg(tmp_path):
     fx.build_folders(tmp_path, stray=False)
     with pytest.raises(ConversionError, match=r"bad-image in archive/train/.*\.jpg"):
-        _convert(tmp_path, tmp_path / "out", strict=True)
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"), strict=True)
 
 
 def test_folders_rows_labels_and_pass_through_bytes(folders_built):
@@ -159,7 +159,7 @@ def test_folders_rows_labels_and_pass_through_bytes(folders_built):
 
 def test_folders_without_wrapper(tmp_path):
     exp = fx.build_folders(tmp_path, wrapper="fer2013", stray=False)
-    result = _convert(tmp_path, tmp_path / "out")
+    result = _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
     assert result.num_rows == len(exp.rows) == len(fx.FOLDER_SAMPLES) - 1
 
 
@@ -189,6 +189,6 @@ def test_writer_quirks_round_trip(tmp_path):
     faces = fx.faces(3)
     path = write_csv(tmp_path / "fer2013.csv", "fer2013", faces, [6, 3, 0], ["Training", "PublicTest", "PrivateTest"], quote_pixels=True, newline="\r\n")
     assert path.read_bytes().startswith(b'emotion,pixels,Usage\r\n6,"')
-    result = _convert(tmp_path, tmp_path / "out")
-    assert [r["label"] for r in read_table(tmp_path / "out", ["label"]).to_pylist()] == [0, 1, 6]
+    result = _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
+    assert [r["label"] for r in read_table(tmp_path.with_name(tmp_path.name + "-out"), ["label"]).to_pylist()] == [0, 1, 6]
     assert result.report["faults"] == []

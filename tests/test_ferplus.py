@@ -102,29 +102,29 @@ def test_other_label_rules(rule, tmp_path):
 
 def test_unknown_rule_is_refused(tmp_path):
     with pytest.raises(FerbenchError, match="label_rule"):
-        _convert(tmp_path, tmp_path / "out", label_rule="mean")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"), label_rule="mean")
 
 
 def test_row_count_mismatch_is_fatal(tmp_path):
     fx.build(tmp_path, rows=len(fx.ROWS) - 1)
     with pytest.raises(ConversionError, match=r"fer2013new.csv has 17 data rows but fer2013/fer2013.csv has 18"):
-        _convert(tmp_path, tmp_path / "out")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
 
 
 def test_strict_stops_at_the_first_fault(tmp_path):
     fx.build(tmp_path)
     with pytest.raises(ConversionError, match=r"bad-pixel-count in fer2013/fer2013.csv, row 15"):
-        _convert(tmp_path, tmp_path / "out", strict=True)
-    assert not (tmp_path / "out").exists()
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"), strict=True)
+    assert not (tmp_path.with_name(tmp_path.name + "-out")).exists()
 
 
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="no fer2013.csv or icml_face_data.csv and no fer2013new.csv"):
-        _convert(tmp_path, tmp_path / "out")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
     fx.build(tmp_path)
     shutil.rmtree(tmp_path / "FERPlus")
     with pytest.raises(DatasetNotFoundError, match=r"no fer2013new.csv\.") as err:
-        _convert(tmp_path, tmp_path / "out")
+        _convert(tmp_path, tmp_path.with_name(tmp_path.name + "-out"))
     assert "Usage,Image name,neutral" in str(err.value)
 
 

@@ -140,7 +140,7 @@ def test_ckplus_official_fingerprint_does_not_depend_on_the_folder_named(tmp_pat
     assert rows["ckplus/S005/001/00000001"] == "cohn-kanade-images/S005/001/S005_001_00000001.png"
     nested = CKLayout(images_dir="extended-cohn-kanade-images/cohn-kanade-images")
     write_official(tmp_path / "e" / "ext", _ck_sequences(), nested)
-    rows = _same_from("ckplus", [tmp_path / "e" / "ext", tmp_path / "e"], tmp_path / "e")
+    rows = _same_from("ckplus", [tmp_path / "e" / "ext", tmp_path / "e"], tmp_path / "e-out")
     assert rows["ckplus/S005/001/00000001"] == "extended-cohn-kanade-images/cohn-kanade-images/S005/001/S005_001_00000001.png"
 
 

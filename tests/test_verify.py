@@ -158,9 +158,9 @@ def test_verify_refuses_a_changed_dataset(tmp_path):
 
 
 def test_benchmarks_run_at_small_size():
-    from ferbench.protocols.bench import bench_protocols, bench_verify
+    from ferbench.bench.protocols import bench_protocols, bench_verify
 
     v = bench_verify(3000)
-    assert v["details"]["planted_recall"] == 1.0 and v["ratio"] == v["figure"] / v["baseline"]
+    assert v.notes["planted_recall"] == 1.0 and v.ratio == v.figure / v.baseline.figure
     p = bench_protocols(3000)
-    assert p["details"]["manifest_rows"] > 2500 and p["details"]["kfold_manifest_rows"] == 5 * 3000
+    assert p.notes["manifest_rows"] > 2500 and p.notes["kfold_manifest_rows"] == 5 * 3000

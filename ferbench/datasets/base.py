@@ -12,20 +12,29 @@ published layouts, label map, extra columns, options) and three methods:
 
 The builder (``ferbench.build``) does everything else: ordering, workers, shards, report,
 fingerprint, atomic write.
+
+Raw files are listed and read through the helpers here (``raw_files``, ``usable_file``,
+``read_raw``), which treat symbolic links one way for every dataset: a link to a file inside
+the raw directory is read like the file; a dangling link, a link loop and (unless the user
+passed ``--follow-external-links``) a link to a place outside the raw directory are each one
+``bad-link`` fault of that file, never the end of the scan. Links to folders are followed as
+before (a folder link pointing outside the raw directory makes its files external only if they
+are links themselves).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from dataclasses import dataclass
-from pathlib import Path
+import stat
 from collections import Counter
-from dataclasses import field
-from typing import Any, ClassVar, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator
 
 import pyarrow as pa
 
-from ..errors import ConversionError, DatasetNotFoundError, FerbenchError
+from ..errors import ConversionError, DatasetNotFoundError, FerbenchError, SampleError
 from ..params import coerce
 from ..registry import Registry
 
@@ -95,6 +104,8 @@ class DatasetLoader:
     label_map: ClassVar[dict[str, int | None]]
     extra_fields: ClassVar[tuple[pa.Field, ...]] = ()
     options: ClassVar[dict[str, Option]] = {}
+    #: Read raw files that are symbolic links to places outside ``root`` (``--follow-external-links``).
+    follow_external_links: bool = False
 
     def __init__(self, root: str | Path, **options: Any):
         self.root = Path(root)
@@ -158,6 +169,78 @@ class DatasetLoader:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    # -- raw files and links ---------------------------------------------------------------------
+    def link_problem(self, path: str | Path) -> str | None:
+        """Why the symbolic link at ``path`` may not be read as a raw file (dangling, a loop, or
+        outside the raw directory unless ``follow_external_links``), or None when it may."""
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symbolic link loop"
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return f"dangling symbolic link (to {_readlink(path)!r}, which does not exist)"
+            return f"unreadable symbolic link ({exc.strerror})"
+        if not self.follow_external_links:
+            target, top = os.path.realpath(path), os.path.realpath(self.root)
+            if os.path.commonpath([target, top]) != top:
+                return f"symbolic link to {target}, outside the raw directory (pass --follow-external-links to read it)"
+        return None
+
+    def usable_file(self, entry: os.DirEntry | Path, report: Report) -> bool:
+        """True for a regular file, or a link ``link_problem`` accepts to one; a bad link is a
+        ``bad-link`` fault (False). Folders and other entries: False, no fault."""
+        path = Path(entry.path) if isinstance(entry, os.DirEntry) else entry
+        try:
+            if not (entry.is_symlink() if isinstance(entry, os.DirEntry) else path.is_symlink()):
+                return entry.is_file(follow_symlinks=False) if isinstance(entry, os.DirEntry) else path.is_file()
+        except OSError:
+            return False
+        problem = self.link_problem(path)
+        if problem is not None:
+            report.fault("bad-link", problem, self.rel(path))
+            return False
+        return path.is_file()
+
+    def raw_files(self, top: Path, report: Report, skip: frozenset[str] = frozenset({"__MACOSX"})) -> Iterator[Path]:
+        """Usable files under ``top`` in sorted path order (hidden files and folders and those
+        named in ``skip`` left out); bad links are reported (``usable_file``), never raised."""
+        for dirpath, dirnames, _ in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in skip)
+            try:
+                with os.scandir(dirpath) as it:
+                    entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name not in dirnames and self.usable_file(entry, report):
+                    yield Path(entry.path)
+
+    def read_raw(self, rel: str, first: int = 1 << 16) -> bytes:
+        """The bytes of the raw file at ``rel`` (relative to ``root``), in one ``read`` of
+        ``first`` bytes when it is that short. A link ``link_problem`` refuses raises
+        ``SampleError`` ``bad-link``; a missing plain file raises ``FileNotFoundError`` (the
+        loader names that fault); another ``OSError`` becomes the builder's ``unreadable-file``."""
+        path = os.path.join(self.root, rel)
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP or not _NOFOLLOW:
+                raise
+            problem = self.link_problem(path)  # the last component is a link (or a loop)
+            if problem is not None:
+                raise SampleError("bad-link", problem, file=rel) from None
+            fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SampleError("unreadable-file", "not a regular file", file=rel)
+            data = os.read(fd, first)
+            if len(data) == first:
+                data += b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
+        finally:
+            os.close(fd)
+        return data
+
 
 def find_dir(
     root: Path, name: str, max_depth: int = 3, prune: frozenset[str] = frozenset(), include_root: bool = True
@@ -177,9 +260,30 @@ def find_dir(
             Path(e.path)
             for d in level
             for e in _scandir(d)
-            if e.is_dir() and not e.name.startswith(".") and e.name not in prune
+            if not e.name.startswith(".") and e.name not in prune and is_dir_entry(e)
         )
     return None
+
+
+#: Open without following a final symbolic link (so that links are checked first), where known.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Never block opening a FIFO or device that sits where a raw file should be.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _readlink(path: str | Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def is_dir_entry(entry: os.DirEntry) -> bool:
+    """``entry.is_dir()`` (links followed), False for a link loop or an unreadable entry."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _scandir(path: Path) -> list[os.DirEntry]:

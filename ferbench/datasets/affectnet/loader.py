@@ -35,8 +35,6 @@ validation.csv with or without its header row (columns are matched by header nam
 
 from __future__ import annotations
 
-import ast
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -48,27 +46,32 @@ from ...errors import SampleError
 from ...imageio import check_image
 from ...schema import image
 from ..base import register_dataset, DatasetLoader, Item, Option, find_dir
+from . import parsing
+from .parsing import (
+    CSV_COLUMNS,
+    LABEL_MAP,
+    N_LANDMARK_VALUES,
+    NO_VALUE,
+    RowFault,
+    _affect,
+    _csv_landmarks,
+    _csv_payload,
+    _header,
+    _npy_text,
+    _scalar_text,
+    read_npy,
+)
+
+#: Re-exported: callers and tests import these from here.
+__all__ = ["AffectNet", "CSV_COLUMNS", "N_LANDMARK_VALUES", "NO_VALUE", "read_npy", "_npy_text", "_scalar_text"]
 
 if TYPE_CHECKING:
     from ..base import Report
 
 SPLIT_DIRS = {"train": "train_set", "val": "val_set"}
 CSV_FILES = {"train": "training.csv", "val": "validation.csv"}
-CSV_COLUMNS = (
-    "subDirectory_filePath",
-    "face_x",
-    "face_y",
-    "face_width",
-    "face_height",
-    "facial_landmarks",
-    "expression",
-    "valence",
-    "arousal",
-)
 ANNOTATION_KINDS = ("exp", "val", "aro", "lnd")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-NO_VALUE = -2.0  # valence/arousal sentinel of Uncertain and No-Face
-N_LANDMARK_VALUES = 136
 #: Never descend into these while looking for a release's top folders (they hold the images).
 _PRUNE = frozenset({"images", "annotations", "Manually_Annotated_Images", "Automatically_Annotated_Images"})
 
@@ -101,7 +104,7 @@ AffectNet/
 └── Manually_Annotated_Images/<folder>/<56 hex>.<jpg|png|jpeg|JPG>
 """,
     }
-    label_map = {**{str(i): i for i in range(8)}, "8": None, "9": None, "10": None}
+    label_map = LABEL_MAP
     extra_fields = (
         pa.field("valence", pa.float32()),
         pa.field("arousal", pa.float32()),
@@ -235,7 +238,7 @@ AffectNet/
             landmarks = _csv_landmarks(landmark_text, csv_rel, lineno)
             where = f" (listed in {csv_rel} line {lineno})"
         try:
-            data = _read(self._base + image_rel)
+            data = self.read_raw(image_rel)
         except FileNotFoundError:
             raise SampleError("missing-image", f"image not on disk{where}", file=image_rel) from None
         check_image(data, image_rel)
@@ -255,6 +258,9 @@ AffectNet/
             "release": release,
         }
 
+    def fingerprint_sources(self) -> tuple[Any, ...]:
+        return (*super().fingerprint_sources(), parsing)
+
     def _stored(self, rel: str) -> str:
         """A raw-root-relative path made relative to the layout root (what ``rgb.path`` stores)."""
         top = self._small if self._small is not None else Path(os.path.abspath(self._images or self.root)).parent
@@ -263,7 +269,7 @@ AffectNet/
     def _small_annotations(self, prefix: str) -> tuple[str, float | None, float | None, np.ndarray]:
         files = [f"{prefix}_{kind}.npy" for kind in ANNOTATION_KINDS]
         try:
-            exp, val, aro, lnd = (_read(self._base + rel, 4096) for rel in files)
+            exp, val, aro, lnd = (self.read_raw(rel, 4096) for rel in files)
         except FileNotFoundError as exc:
             rel = next(r for r in files if exc.filename == self._base + r)
             raise SampleError("missing-annotation", "annotation file vanished", file=rel) from None
@@ -305,145 +311,3 @@ def _leftover_faults(names: set[str], ann_rel: str, report: "Report") -> None:
     for stem in sorted(orphans, key=int):
         first = min(orphans[stem], key=ANNOTATION_KINDS.index)
         report.fault("missing-image", f"annotations of id {stem} but no image", f"{ann_rel}/{stem}_{first}.npy")
-
-
-def _read(path: str, first: int = 1 << 16) -> bytes:
-    """A whole file in as few system calls as possible: one ``read`` of ``first`` bytes, more
-    only if the file is longer (this is the conversion's hot path: 5 small files per image)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, first)
-        if len(data) == first:
-            data += b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
-    finally:
-        os.close(fd)
-    return data
-
-
-_NPY_HEADERS: dict[bytes, tuple[np.dtype, tuple[int, ...], bool]] = {}
-
-
-def read_npy(data: bytes, file: str) -> np.ndarray:
-    """The array in ``.npy`` bytes (format versions 1-3, no pickled objects).
-
-    About ten times cheaper than ``np.load`` on AffectNet's tiny files: the header dictionary
-    is parsed once per distinct header text and cached (the files share a handful of headers).
-    """
-    (dtype, shape, fortran), end = _npy_layout(data, file)
-    return np.frombuffer(data, dtype, math.prod(shape), end).reshape(shape, order="F" if fortran else "C")
-
-
-def _npy_text(data: bytes, file: str) -> str:
-    """The one value of a ``.npy`` annotation as text, as ``_scalar_text(read_npy(data))`` gives
-    it; the string dtypes the release uses are decoded without building an array."""
-    (dtype, shape, _), end = _npy_layout(data, file)
-    if math.prod(shape) != 1 or dtype.kind not in "US":
-        return _scalar_text(read_npy(data, file), file)
-    raw = data[end : end + dtype.itemsize]
-    if dtype.kind == "S":
-        return raw.rstrip(b"\0").decode("ascii", "replace").strip()
-    return raw.decode("utf-32-be" if dtype.byteorder == ">" else "utf-32-le").rstrip("\0").strip()
-
-
-def _npy_layout(data: bytes, file: str) -> tuple[tuple[np.dtype, tuple[int, ...], bool], int]:
-    """(dtype, shape, Fortran order) of ``.npy`` bytes and where the values start."""
-    if data[:6] != b"\x93NUMPY" or len(data) < 10:
-        raise SampleError("bad-annotation", "not a .npy file", file=file)
-    size_bytes = 2 if data[6] == 1 else 4
-    start = 8 + size_bytes
-    end = start + int.from_bytes(data[8:start], "little")
-    header = data[start:end]
-    spec = _NPY_HEADERS.get(header) or _npy_header(header, file)
-    if len(data) - end < math.prod(spec[1]) * spec[0].itemsize:
-        raise SampleError("bad-annotation", "truncated .npy file", file=file)
-    return spec, end
-
-
-def _npy_header(header: bytes, file: str) -> tuple[np.dtype, tuple[int, ...], bool]:
-    try:
-        meta = ast.literal_eval(header.decode("latin1"))
-        dtype = np.lib.format.descr_to_dtype(meta["descr"])
-        spec = (dtype, tuple(int(n) for n in meta["shape"]), bool(meta["fortran_order"]))
-    except (ValueError, SyntaxError, KeyError, TypeError) as exc:
-        raise SampleError("bad-annotation", f"unreadable .npy header ({exc})", file=file) from None
-    if dtype.hasobject:
-        raise SampleError("bad-annotation", "pickled objects in .npy file", file=file)
-    if len(_NPY_HEADERS) < 256:
-        _NPY_HEADERS[header] = spec
-    return spec
-
-
-def _scalar_text(arr: np.ndarray, file: str) -> str:
-    """A one-value annotation as text: '3' for array('3'), array(['3']), array(b'3') or array(3)."""
-    if arr.size != 1:
-        raise SampleError("bad-annotation", f"{arr.size} values, expected 1", file=file)
-    value = arr.reshape(-1)[0].item()
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace").strip()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _affect(text: str, file: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SampleError("bad-annotation", f"{text!r} is not a number", file=file) from None
-    return None if value == NO_VALUE else value
-
-
-def _header(fields: list[str], rel: str, report: "Report") -> dict[str, int] | None:
-    """Column positions: from the header row when there is one, else the standard order."""
-    if fields[0] != CSV_COLUMNS[0]:
-        report.note(f"{rel} has no header row; assumed the standard column order")
-        return {c: i for i, c in enumerate(CSV_COLUMNS)}
-    missing = [c for c in CSV_COLUMNS if c not in fields]
-    if missing:
-        report.fault("bad-header", f"header lacks {missing}; file skipped", rel, 1)
-        return None
-    return {c: fields.index(c) for c in CSV_COLUMNS}
-
-
-class RowFault(ValueError):
-    """A CSV row that cannot be used; ``kind`` is the fault code."""
-
-    def __init__(self, reason: str, kind: str = "malformed-row"):
-        super().__init__(reason)
-        self.kind = kind
-
-
-def _csv_payload(fields: list[str], col: dict[str, int]) -> tuple[Any, ...]:
-    """(image path, face box, label_raw, valence, arousal, landmark text) of a CSV row; RowFault says why not."""
-    if len(fields) != len(CSV_COLUMNS):
-        raise RowFault(f"{len(fields)} comma-separated fields, expected {len(CSV_COLUMNS)}")
-    path = fields[col["subDirectory_filePath"]].strip()
-    folder, _, file_name = path.partition("/")
-    if not (folder.isdigit() and file_name and "/" not in file_name and ".." not in file_name):
-        raise RowFault(f"subDirectory_filePath {path!r} is not <folder>/<file>")
-    try:
-        box = [int(fields[col[c]]) for c in ("face_x", "face_y", "face_width", "face_height")]
-    except ValueError:
-        raise RowFault("face box is not 4 integers") from None
-    label_raw = fields[col["expression"]].strip()
-    if label_raw not in AffectNet.label_map:
-        raise RowFault(f"expression id {label_raw!r} not in 0..10", "unknown-label")
-    affect = []
-    for c in ("valence", "arousal"):
-        try:
-            value = float(fields[col[c]])
-        except ValueError:
-            raise RowFault(f"{c} {fields[col[c]]!r} is not a number") from None
-        affect.append(None if value == NO_VALUE else value)
-    landmarks = fields[col["facial_landmarks"]]
-    if landmarks.count(";") != N_LANDMARK_VALUES - 1:
-        raise RowFault(f"{landmarks.count(';') + 1} landmark values, expected {N_LANDMARK_VALUES}")
-    return path, box, label_raw, affect[0], affect[1], landmarks
-
-
-def _csv_landmarks(text: str, file: str, row: int) -> np.ndarray:
-    try:
-        values = np.array([float(v) for v in text.split(";")], dtype=np.float32)
-    except ValueError:
-        raise SampleError("malformed-row", "facial_landmarks holds a non-number", file=file, row=row) from None
-    return values.reshape(68, 2)

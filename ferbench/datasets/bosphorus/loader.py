@@ -55,7 +55,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -67,10 +67,7 @@ from ...geometry.render import depth_metadata, depth_to_png, render_grid_depth
 from ...imageio import check_image
 from ...schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
 from .. import _rgbd
-from ..base import register_dataset, DatasetLoader, Item, Option
-
-if TYPE_CHECKING:
-    from ..base import Report
+from ..base import register_dataset, DatasetLoader, Item, Option, Report
 
 STEM = re.compile(r"^bs(?P<subject>\d{3})_(?P<cls>[A-Z]+)_(?P<code>[A-Za-z0-9]+)_(?P<rep>\d+)$")
 EXTENSIONS = ("bnt", "png", "lm3", "lm2")
@@ -150,8 +147,10 @@ BosphorusDB/
         """Small conversion blocks when every scan is rendered."""
         return _rgbd.SLOW_BLOCK
 
-    def _files(self) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*") if p.suffix.lower()[1:] in EXTENSIONS and p.is_file())
+    def _files(self, report: "Report | None" = None) -> list[Path]:
+        """The scan files below the root, sorted; bad links left out (faults of ``report``)."""
+        probe = report if report is not None else Report()
+        return sorted(p for p in self.root.rglob("*") if p.suffix.lower()[1:] in EXTENSIONS and self.usable_file(p, probe))
 
     def detect(self) -> str:
         if not any(p.suffix.lower() == ".bnt" for p in self._files()):
@@ -160,7 +159,7 @@ BosphorusDB/
 
     def scan(self, report: "Report") -> Iterable[Item]:
         stems: dict[str, dict[str, Path]] = defaultdict(dict)
-        for path in self._files():
+        for path in self._files(report):
             ext = path.suffix.lower()[1:]
             if STEM.match(path.stem) is None:
                 report.fault("bad-name", "name does not fit bs<SSS>_<CLASS>_<CODE>_<N>", self.rel(path))
@@ -210,7 +209,7 @@ BosphorusDB/
     def load(self, item: Item) -> dict[str, Any]:
         p = item.payload
         files = p["files"]
-        rgb = (self.root / files["png"]).read_bytes()
+        rgb = self.read_raw(files["png"])
         check_image(rgb, files["png"])
         grid = read_bnt(self.root / files["bnt"], files["bnt"])
         view = render_grid_depth(grid.x, grid.y, grid.z, grid.valid, _rgbd.camera(self.opts))

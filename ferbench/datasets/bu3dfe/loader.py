@@ -48,7 +48,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -60,10 +60,7 @@ from ...geometry.vrml import read_vrml
 from ...imageio import check_image, decode, encode_png
 from ...schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
 from .. import _rgbd
-from ..base import register_dataset, DatasetLoader, Item, Option
-
-if TYPE_CHECKING:
-    from ..base import Report
+from ..base import register_dataset, DatasetLoader, Item, Option, Report
 
 NAME = re.compile(
     r"^(?P<subject>(?P<sex>[FM])\d{4})_(?P<expr>AN|DI|FE|HA|SA|SU|NE)(?P<int>0[0-4])(?P<eth>WH|BL|AE|AM|LA|IN)"
@@ -116,8 +113,12 @@ BU_3DFE/
         """Small conversion blocks when every scan is rendered."""
         return _rgbd.SLOW_BLOCK
 
-    def _files(self) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*") if p.suffix.lower() in (".bmp", ".wrl", ".bnd", ".pse") and p.is_file())
+    def _files(self, report: "Report | None" = None) -> list[Path]:
+        """The model files below the root, sorted; bad links left out (faults of ``report``)."""
+        probe = report if report is not None else Report()
+        return sorted(
+            p for p in self.root.rglob("*") if p.suffix.lower() in (".bmp", ".wrl", ".bnd", ".pse") and self.usable_file(p, probe)
+        )
 
     def detect(self) -> str:
         if not any(NAME.match(p.name) and p.name.lower().endswith("_f3d.wrl") for p in self._files()):
@@ -126,7 +127,7 @@ BU_3DFE/
 
     def scan(self, report: "Report") -> Iterable[Item]:
         models: dict[str, dict[str, Path]] = defaultdict(dict)
-        for path in self._files():
+        for path in self._files(report):
             m = NAME.match(path.name)
             valid_intensity = m is not None and (m["expr"] == "NE") == (m["int"] == "00")
             if not valid_intensity:
@@ -165,7 +166,7 @@ BU_3DFE/
         with _rgbd.blame(files["F3D.bnd"]):
             _, points = read_bnd(self.root / files["F3D.bnd"])
         rgb_file = files[RGB_SOURCE[self.opts["rgb"]]]
-        rgb_bytes = (self.root / rgb_file).read_bytes()
+        rgb_bytes = self.read_raw(rgb_file)
         check_image(rgb_bytes, rgb_file)
         cam = _rgbd.camera(self.opts)
         if self.opts["rgb"] == "render":

@@ -45,7 +45,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import pyarrow as pa
 
@@ -53,10 +53,7 @@ from ...errors import SampleError
 from ...imageio import check_image
 from ...schema import EMOTION_INDEX, image, namespaced
 from .. import _rgbd
-from ..base import register_dataset, DatasetLoader, Item
-
-if TYPE_CHECKING:
-    from ..base import Report
+from ..base import register_dataset, DatasetLoader, Item, Report
 
 SETS = {"cald3r": "CalD3r", "mend3s": "MenD3s"}
 PAD = {"CalD3r": 3, "MenD3s": 2}
@@ -114,8 +111,10 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
         """Small conversion blocks when aligning runs MediaPipe on every image."""
         return _rgbd.SLOW_BLOCK if self.opts["align"] else super().block_items
 
-    def _images(self) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*") if p.name.lower().endswith(("_color.png", "_depth.png")) and p.is_file())
+    def _images(self, report: "Report | None" = None) -> list[Path]:
+        """The colour and depth PNGs below the root, sorted; bad links left out (faults of ``report``)."""
+        probe = report if report is not None else Report()
+        return sorted(p for p in self.root.rglob("*") if p.name.lower().endswith(("_color.png", "_depth.png")) and self.usable_file(p, probe))
 
     def detect(self) -> str:
         found = {self._layout(p) for p in self._images()}
@@ -145,7 +144,7 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
 
     def scan(self, report: "Report") -> Iterable[Item]:
         pairs: dict[tuple[str, ...], dict[str, Path]] = defaultdict(dict)
-        for path in self._images():
+        for path in self._images(report):
             rel = self.rel(path)
             key = self._key(path, rel, report)
             if key is None:
@@ -204,8 +203,8 @@ MenD3s/Emotions/Disgust/Depth/F_12_1932_disgust_Depth.png
 
     def load(self, item: Item) -> dict[str, Any]:
         rgb_rel, depth_rel, source_set, gender, subj, code, label, rgb_stored, depth_stored = item.payload
-        rgb = (self.root / rgb_rel).read_bytes()
-        depth = (self.root / depth_rel).read_bytes()
+        rgb = self.read_raw(rgb_rel)
+        depth = self.read_raw(depth_rel)
         check_image(rgb, rgb_rel)
         info = check_image(depth, depth_rel)
         if not _rgbd.is_depth16(info):

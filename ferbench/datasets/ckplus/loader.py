@@ -72,7 +72,6 @@ is assumed by analogy with the Emotion and Landmarks zips. Image resolutions are
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections import defaultdict
@@ -81,25 +80,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from ...errors import FerbenchError
+from ...errors import FerbenchError, SampleError
 from ...imageio import check_image
 from ...schema import EMOTION_INDEX, image, namespaced
-from ..base import register_dataset, DatasetLoader, Item, find_dir
+from ..base import register_dataset, DatasetLoader, Item, find_dir, is_dir_entry
+from . import annotations
+from .annotations import CK_EMOTIONS, _Bad, _parse_emotion, _parse_facs, _parse_landmarks
 
 if TYPE_CHECKING:
     from ..base import Report
 
-#: CK+ emotion ids (readme order) → canonical emotion name.
-CK_EMOTIONS: dict[int, str] = {
-    0: "neutral",
-    1: "anger",
-    2: "contempt",
-    3: "disgust",
-    4: "fear",
-    5: "happiness",
-    6: "sadness",
-    7: "surprise",
-}
 #: CK+48 class folder per CK+ emotion id (no neutral folder exists).
 CK48_FOLDERS: dict[int, str] = {
     1: "anger",
@@ -112,13 +102,12 @@ CK48_FOLDERS: dict[int, str] = {
 }
 IMAGE_DIRS = ("cohn-kanade-images", "extended-cohn-kanade-images")
 CK48_DIR = "CK+48"
-LANDMARK_POINTS = 68
 
 _SUBJECT = re.compile(r"S\d+")
 _FRAME_NAME = re.compile(r"(S\d+)_(\d+)_(\d+)\.png", re.IGNORECASE)
 _ANNOTATION_NAME = re.compile(r"(S\d+)_(\d+)_(\d+)_(emotion|facs|landmarks)\.txt")
 _ANNOTATION_SUFFIXES = ("_emotion.txt", "_facs.txt", "_landmarks.txt")
-_INT16_MAX = 2**15 - 1
+_INT16_MAX = 2**15 - 1  # frame numbers are int16
 _NAME_RULE = f"a file named Sxxx_yyy_nnnnnnnn.png (frame 1..{_INT16_MAX})"
 
 _Key = tuple[str, str]  # (subject, sequence digits)
@@ -128,14 +117,6 @@ def _ck_label_map() -> dict[str, int | None]:
     ids = {str(k): EMOTION_INDEX[name] for k, name in CK_EMOTIONS.items()}
     folders = {folder: EMOTION_INDEX[CK_EMOTIONS[k]] for k, folder in CK48_FOLDERS.items()}
     return {**ids, **folders}
-
-
-class _Bad(ValueError):
-    """An annotation file that cannot be used (message = reason, ``kind`` = fault kind)."""
-
-    def __init__(self, reason: str, kind: str = "malformed-annotation"):
-        super().__init__(reason)
-        self.kind = kind
 
 
 @register_dataset
@@ -194,7 +175,7 @@ raw/CK+48/                 (or the class folders directly in raw/)
     def _image_root(self) -> Path | None:
         found = [d for name in IMAGE_DIRS if (d := find_dir(self.root, name)) is not None]
         # extended-cohn-kanade-images/ may just wrap cohn-kanade-images/: keep folders holding subjects.
-        roots = sorted({d for d in found if any(_SUBJECT.fullmatch(e.name) and e.is_dir() for e in os.scandir(d))})
+        roots = sorted({d for d in found if any(_SUBJECT.fullmatch(e.name) and is_dir_entry(e) for e in os.scandir(d))})
         if len(roots) > 1:
             raise FerbenchError(
                 f"{self.title}: several image trees under {self.root}: {[self.rel(r) for r in roots]}; "
@@ -228,7 +209,7 @@ raw/CK+48/                 (or the class folders directly in raw/)
         items: list[Item] = []
         for folder in present:
             label = self.canonical(folder)
-            for path in _files(self._ck48 / folder):
+            for path in self.raw_files(self._ck48 / folder, report):
                 rel = self.rel(path)
                 fields = _frame_fields(path.name)
                 if fields is None:
@@ -241,9 +222,15 @@ raw/CK+48/                 (or the class folders directly in raw/)
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, item: Item) -> dict[str, Any]:
-        data = (self.root / item.source).read_bytes()
+        try:
+            data = self.read_raw(item.source)
+        except FileNotFoundError:
+            raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
         check_image(data, item.source)
         return {**item.payload, "rgb": image(data, self._stored(item.source))}
+
+    def fingerprint_sources(self) -> tuple[Any, ...]:
+        return (*super().fingerprint_sources(), annotations)
 
 
 def _frame_fields(name: str) -> tuple[str, str, str] | None:
@@ -263,15 +250,6 @@ def _frame_row(subject: str, seq: str, frame: str, **extra: Any) -> dict[str, An
         "frame_index": int(frame),
         **extra,
     }
-
-
-def _files(top: Path) -> Iterator[Path]:
-    """Non-hidden files under ``top`` in sorted path order (``__MACOSX`` and hidden folders skipped)."""
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath, name)
 
 
 def _unique(items: list[Item], report: Report) -> list[Item]:
@@ -300,7 +278,7 @@ class _OfficialScan:
 
     def items(self) -> list[Item]:
         images = self.loader._images
-        for path in _files(self.loader.root):
+        for path in self.loader.raw_files(self.loader.root, self.report):
             if path.is_relative_to(images):
                 if path.suffix.lower() == ".png":
                     self._add_frame(path, path.relative_to(images).parts)
@@ -353,9 +331,15 @@ class _OfficialScan:
                     self.report.fault("missing-frame", reason, rel)
                     continue
                 try:
-                    value = parse((self.loader.root / rel).read_text(encoding="utf-8", errors="replace"))
+                    value = parse(self.loader.read_raw(rel).decode("utf-8", errors="replace"))
                 except _Bad as exc:
                     self.report.fault(exc.kind, str(exc), rel)
+                    continue
+                except SampleError as exc:
+                    self.report.fault(exc.kind, exc.reason, rel)
+                    continue
+                except OSError as exc:
+                    self.report.fault("unreadable-file", exc.strerror or str(exc), rel)
                     continue
                 store[key] = value if kind == "landmarks" else (frame, value)
 
@@ -378,53 +362,3 @@ class _OfficialScan:
                 if points is not None:
                     row.update(landmarks=points, landmark_scheme="ibug68-2d")
                 yield Item(row["sample_id"], rel, row)
-
-
-def _numbers(line: str) -> list[float]:
-    try:
-        return [float(tok) for tok in line.replace(",", " ").split()]
-    except ValueError as exc:
-        raise _Bad(f"not a number ({exc})") from None
-
-
-def _integral(value: float, what: str) -> int:
-    if not math.isfinite(value) or value != int(value):
-        raise _Bad(f"{what} {value!r} is not an integer")
-    return int(value)
-
-
-def _parse_emotion(text: str) -> int:
-    """The CK+ emotion id of an Emotion file (one float, e.g. ``   3.0000000e+00``)."""
-    values = _numbers(text)
-    if len(values) != 1:
-        raise _Bad(f"expected exactly one number, found {len(values)}")
-    ck_id = _integral(values[0], "emotion")
-    if ck_id not in CK_EMOTIONS:
-        raise _Bad(f"emotion id {ck_id} outside 0..7", kind="unknown-label")
-    return ck_id
-
-
-def _parse_facs(text: str) -> list[dict[str, Any]]:
-    """AU entries of a FACS file: one ``AU intensity`` pair per line, intensity 0 = not coded (null)."""
-    aus = []
-    for n, line in enumerate(text.splitlines(), 1):
-        values = _numbers(line)
-        if not values:
-            continue
-        if len(values) != 2:
-            raise _Bad(f"line {n}: expected 'AU intensity', found {len(values)} numbers")
-        au, intensity = _integral(values[0], f"line {n}: AU"), values[1]
-        if not 1 <= au <= _INT16_MAX or not math.isfinite(intensity) or intensity < 0:
-            raise _Bad(f"line {n}: AU {au} / intensity {intensity} out of range")
-        aus.append({"au": au, "intensity": intensity or None, "side": None})
-    return aus
-
-
-def _parse_landmarks(text: str) -> list[list[float]]:
-    """68 (x, y) points of a landmarks file, one ``x y`` line each."""
-    rows = [values for line in text.splitlines() if (values := _numbers(line))]
-    if len(rows) != LANDMARK_POINTS or any(len(r) != 2 for r in rows):
-        raise _Bad(f"expected {LANDMARK_POINTS} lines of 'x y', found {len(rows)} lines")
-    if not all(math.isfinite(v) for r in rows for v in r):
-        raise _Bad("non-finite coordinate")
-    return rows

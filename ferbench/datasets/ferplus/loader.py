@@ -252,4 +252,4 @@ class FERPlus(DatasetLoader):
         return pixel_image(item)
 
     def fingerprint_sources(self) -> tuple[Any, ...]:
-        return (sys.modules[__name__], fer2013)
+        return (sys.modules[__name__], fer2013, fer2013.csv_io)

@@ -43,7 +43,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -52,10 +52,8 @@ from PIL import Image
 from ...errors import SampleError
 from ...imageio import encode_png
 from ...schema import image, namespaced
-from ..base import DatasetLoader, Item, register_dataset
+from ..base import DatasetLoader, Item, Report, register_dataset
 
-if TYPE_CHECKING:
-    from ..base import Report
 
 #: JAFFE expression code → canonical index.
 LABELS = {"NE": 0, "HA": 1, "SA": 2, "SU": 3, "FE": 4, "DI": 5, "AN": 6}
@@ -115,9 +113,11 @@ jaffe/  (or jaffedbase/; images also found up to three folders down)
         super().__init__(root, **options)
         self._tiffs: list[str] | None = None
 
-    def _find_tiffs(self) -> list[str]:
-        """Relative paths of every TIFF from the root down to ``MAX_DEPTH`` folders, sorted."""
-        if self._tiffs is None:
+    def _find_tiffs(self, report: "Report | None" = None) -> list[str]:
+        """Relative paths of every TIFF from the root down to ``MAX_DEPTH`` folders, sorted (bad
+        links left out, and reported when a ``report`` is given)."""
+        if self._tiffs is None or report is not None:
+            probe = report if report is not None else Report()
             found: list[str] = []
             level = [self.root]
             for _ in range(MAX_DEPTH + 1):
@@ -126,10 +126,10 @@ jaffe/  (or jaffedbase/; images also found up to three folders down)
                     for entry in _scandir(folder):
                         if entry.name.startswith("."):
                             continue
-                        if entry.is_dir():
+                        if _is_dir(entry):
                             if entry.name not in _SKIP_DIRS:
                                 below.append(Path(entry.path))
-                        elif entry.is_file() and is_tiff(entry.name):
+                        elif is_tiff(entry.name) and self.usable_file(entry, probe):
                             found.append(self.rel(Path(entry.path)))
                 level = below
             self._tiffs = sorted(found)
@@ -144,7 +144,7 @@ jaffe/  (or jaffedbase/; images also found up to three folders down)
 
     def scan(self, report: "Report") -> Iterator[Item]:
         kept: dict[tuple[str, str, int], tuple[int, str]] = {}
-        for rel in self._find_tiffs():
+        for rel in self._find_tiffs(report):
             name = rel.rpartition("/")[2]
             parsed = parse_name(name)
             if parsed is None:
@@ -175,7 +175,7 @@ jaffe/  (or jaffedbase/; images also found up to three folders down)
     def load(self, item: Item) -> dict[str, Any]:
         p = item.payload
         try:
-            data = (self.root / item.source).read_bytes()
+            data = self.read_raw(item.source)
         except FileNotFoundError:
             raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
         pixels = gray_pixels(data, item.source)
@@ -214,6 +214,13 @@ def gray_pixels(data: bytes, file: str | None = None) -> np.ndarray:
         detail = "unrecognised or truncated header" if "cannot identify" in str(exc) else str(exc)
         raise SampleError("bad-image", f"undecodable image ({type(exc).__name__}: {detail})", file=file) from None
     raise SampleError("bad-image", f"pixel mode {mode!r} is not 8-bit grayscale, palette or RGB", file=file)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link loop: not a folder (a file name would make it a bad link)
+        return False
 
 
 def _scandir(path: Path) -> list[os.DirEntry]:

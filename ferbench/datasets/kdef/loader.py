@@ -143,7 +143,7 @@ KDEF/                      (or the session folders straight in the raw root)
             report.note(f"session folders found in {self.rel(images)}/, not in a KDEF/ folder (UNVERIFIED variant)")
         folders, ignored = [], []
         for entry in _entries(images):
-            if entry.is_dir() and SESSION_DIR.fullmatch(entry.name):
+            if SESSION_DIR.fullmatch(entry.name) and _is_dir(entry):
                 folders.append(Path(entry.path))
             else:
                 ignored.append(entry.name)
@@ -155,8 +155,8 @@ KDEF/                      (or the session folders straight in the raw root)
         for folder in folders:
             per_folder[folder.name] += 0
             for entry in _entries(folder):
-                if entry.is_dir():
-                    continue
+                if not self.usable_file(entry, report):
+                    continue  # a folder, or a bad link (reported)
                 item = self._item(folder, entry.name, report, seen)
                 if item is not None:
                     per_folder[folder.name] += 1
@@ -210,7 +210,7 @@ KDEF/                      (or the session folders straight in the raw root)
     # -- loading -----------------------------------------------------------------------------
     def load(self, item: Item) -> dict[str, Any]:
         try:
-            data = (self.root / item.source).read_bytes()
+            data = self.read_raw(item.source)
         except FileNotFoundError:
             raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
         check_image(data, item.source)
@@ -227,6 +227,13 @@ def _name_problem(session: str, gender: str, person: int, angle: str) -> str | N
     if angle not in ANGLES:
         return f"angle code {angle!r} is not one of {', '.join(ANGLES)}"
     return None
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link loop is no folder
+        return False
 
 
 def _entries(folder: Path) -> list[os.DirEntry]:

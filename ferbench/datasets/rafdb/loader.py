@@ -94,6 +94,7 @@ DATASET/
         self._images: Path | None = None
         self._base: Path = self.root
         self._compound_skipped: list[str] = []
+        self._bad_links: set[str] = set()
 
     def detect(self) -> str:
         variant = self.opts["image"]
@@ -163,7 +164,7 @@ DATASET/
         for rel in self._compound_skipped:
             report.note(f"{rel}/ is RAF-DB's compound release: skipped (the basic converter reads {self.rel(self._label_file)})")
         label_rel, images_rel = self.rel(self._label_file), self.rel(self._images)
-        on_disk = set(_files(self._images))
+        on_disk = set(self._file_names(self._images, report))
         suffix = ALIGNED if self.opts["image"] == "aligned" else ""
         first: dict[str, int] = {}
         for lineno, line in enumerate(self._label_file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
@@ -181,6 +182,8 @@ DATASET/
             else:
                 first[stem] = lineno
                 name = f"{stem}{suffix}{ext}"
+                if name in self._bad_links:
+                    continue  # reported as a bad link
                 if name not in on_disk:
                     report.fault("missing-image", f"listed on {label_rel} line {lineno} but not on disk", f"{images_rel}/{name}")
                     continue
@@ -194,7 +197,7 @@ DATASET/
         seen: dict[str, str] = {}
         for split in SPLITS:
             for folder in sorted(p for p in (self._images / split).glob("*") if p.is_dir()):
-                for name in _files(folder):
+                for name in self._file_names(folder, report):
                     rel = self.rel(folder / name)
                     stem = os.path.splitext(name)[0].removesuffix(ALIGNED)
                     if folder.name not in self.label_map:
@@ -205,10 +208,24 @@ DATASET/
                         seen[stem] = rel
                         yield Item(f"{self.name}/{stem}", rel, (split, folder.name, "folder"))
 
+    def _file_names(self, folder: Path, report: "Report") -> list[str]:
+        """Names of the non-hidden files in a folder, sorted; bad links are ``bad-link`` faults
+        (their names go to ``self._bad_links``, so that no other fault repeats them)."""
+        with os.scandir(folder) as it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        names = []
+        for e in entries:
+            before = sum(report.kinds.values())
+            if self.usable_file(e, report):
+                names.append(e.name)
+            elif sum(report.kinds.values()) > before:
+                self._bad_links.add(e.name)
+        return names
+
     def load(self, item: Item) -> dict[str, Any]:
         split, label_raw, label_source = item.payload
         try:
-            data = (self.root / item.source).read_bytes()
+            data = self.read_raw(item.source)
         except FileNotFoundError:
             raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
         check_image(data, item.source)
@@ -220,12 +237,6 @@ DATASET/
             "label_source": label_source,
             "rgb": image(data, self._stored(item.source)),
         }
-
-
-def _files(folder: Path) -> list[str]:
-    """Names of the non-hidden files in a folder, sorted."""
-    with os.scandir(folder) as it:
-        return sorted(e.name for e in it if e.is_file() and not e.name.startswith("."))
 
 
 def _dirs(folder: Path) -> list[Path]:
