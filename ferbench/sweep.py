@@ -5,19 +5,28 @@ skipped, duplicates across recipes run once, and a sweep restarted after a crash
 stopped (an interrupted job resumes from its checkpoint). Both executors call the same ``execute``
 function; Ray sends it to an existing cluster (``ray start --head`` / ``ray.init(address=...)``),
 which must see the same file system paths (data, manifests, run folder).
+
+Every job is planned through ``runner.plan`` (manifest hash recomputed, rows checked against the
+datasets, leakage verdict trusted only when sealed), and run under its job lock, so sweeps and runs
+sharing a runs folder never run one job twice at once. Local pool workers die with the sweep
+(``PR_SET_PDEATHSIG`` on Linux; on SIGTERM or an error the pool's workers are terminated, their
+checkpoints kept for the next sweep), so a killed sweep leaves no orphan process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from .errors import FerbenchError
-from .runner import Job, plan, run_job
+from .runner import Job, plan, run_job, terminate_as_exit
 
 
 @dataclass
@@ -54,12 +63,13 @@ def sweep(jobs: Sequence[Job], *, executor: str = "local", workers: int = 1, dev
     todo = [j for j in jobs if not j.finished()]
     if not todo:
         return result
-    if executor == "local":
-        _local(todo, workers, device, result)
-    elif executor == "ray":
-        _ray(todo, device, address, gpus_per_job, result)
-    else:
-        raise FerbenchError(f"unknown executor {executor!r}: local or ray")
+    with terminate_as_exit():
+        if executor == "local":
+            _local(todo, workers, device, result)
+        elif executor == "ray":
+            _ray(todo, device, address, gpus_per_job, result)
+        else:
+            raise FerbenchError(f"unknown executor {executor!r}: local or ray")
     return result
 
 
@@ -69,10 +79,26 @@ def _local(jobs: Sequence[Job], workers: int, device: str | None, result: SweepR
         for job in jobs:
             _record(job, result, lambda: execute(job, device, None))
         return
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent)
+    try:
         futures = [(job, pool.submit(execute, job, device, threads)) for job in jobs]
         for job, fut in futures:
             _record(job, result, fut.result)
+    except BaseException:  # SIGTERM (SystemExit), Ctrl-C: stop the workers now; their checkpoints stay
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _die_with_parent() -> None:
+    """Pool-worker initializer: on Linux the kernel sends SIGTERM to the worker when the sweep dies."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
 
 
 def _ray(jobs: Sequence[Job], device: str | None, address: str | None, gpus_per_job: float, result: SweepResult) -> None:

@@ -1,4 +1,9 @@
-"""``ferbench split PROTOCOL --data DIR ... --out MANIFEST.parquet``: materialise a protocol (verified)."""
+"""``ferbench split PROTOCOL --data DIR ... --out MANIFEST.parquet``: materialise a protocol (verified).
+
+The manifest appears atomically: killed at any point (SIGKILL or SIGTERM), ``split`` leaves either
+no file or the previous one at ``--out``, never part of one; a SIGTERM removes the temp file on its
+way out and the next ``split`` removes one a SIGKILL left.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,20 @@ from .convert import _options
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..protocols import materialise
+    from ..api import split
+    from ..runner.jobs import terminate_as_exit
 
-    manifest = materialise(
-        args.protocol,
-        args.data,
-        seed=args.seed,
-        allow_leakage=args.allow_leakage,
-        near_threshold=args.near_threshold,
-        **_options(args.param),
-    )
-    path = manifest.write(args.out)
+    with terminate_as_exit():  # SIGTERM unwinds: the manifest's temp file is removed on the way out
+        manifest = split(
+            args.protocol,
+            args.data,
+            args.out,
+            seed=args.seed,
+            allow_leakage=args.allow_leakage,
+            near_threshold=args.near_threshold,
+            **_options(args.param),
+        )
+    path = args.out
     meta, leak = manifest.meta, manifest.meta["leakage"]
     print(f"{meta['protocol']} v{meta['version']} (seed {meta['seed']}): {manifest.table.num_rows} rows → {path}")
     counts = meta["counts"]

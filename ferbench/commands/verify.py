@@ -3,6 +3,11 @@
 Leaks (subject overlap, exact duplicates across test and train/val of a fold) decide the verdict
 and the exit status; near-duplicates are warnings that never do. The output says so and lists
 the two apart, each with how many of how many are shown.
+
+Before that, the manifest's integrity: its rows must hash to the content hash its metadata records,
+and each row's label, subject and dataset must be its dataset's (``protocols.check_rows``). A failure
+is reported (``integrity`` in ``--json``) and makes the exit status 1 whatever the leakage verdict:
+``run`` and ``sweep`` refuse such a manifest.
 """
 
 from __future__ import annotations
@@ -16,14 +21,35 @@ def run(args: argparse.Namespace) -> int:
     from ..protocols import read_manifest
     from ..protocols.verify import verify
 
-    manifest = read_manifest(args.manifest)
+    manifest = read_manifest(args.manifest, check=False)
+    integrity = check_integrity(manifest, args.manifest)
     report = verify(manifest, near_threshold=args.near_threshold)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps({**report, "integrity": integrity}, indent=2))
     else:
-        stored = manifest.meta.get("leakage", {}).get("verdict")
-        print("\n".join(render(report, args.manifest, stored, args.details)))
-    return 0 if report["verdict"] == "clean" else 1
+        stored = (manifest.meta.get("leakage") or {}).get("verdict")
+        lines = render(report, args.manifest, stored, args.details)
+        print("\n".join(lines[:1] + [f"  integrity: {integrity['status']}"] + lines[1:]))
+    return 0 if report["verdict"] == "clean" and integrity["ok"] else 1
+
+
+def check_integrity(manifest, path: str) -> dict[str, Any]:
+    """Hash of the rows against the recorded one, then the rows against their datasets."""
+    from ..errors import FerbenchError
+    from ..protocols import check_rows, content_hash, open_sources
+
+    stored, actual = manifest.meta.get("content_hash"), content_hash(manifest.table)
+    out: dict[str, Any] = {"stored_hash": stored, "content_hash": actual, "ok": stored == actual}
+    if stored != actual:
+        out["status"] = f"FAILED: rows hash to {actual}, the metadata records {stored} (edited after split; run refuses it)"
+        return out
+    try:
+        check_rows(manifest, open_sources(manifest.meta, [], path), path)
+    except FerbenchError as exc:
+        out.update(ok=False, status=f"FAILED: {exc}")
+        return out
+    out["status"] = f"ok (content hash {actual}; labels, subjects and datasets match the datasets)"
+    return out
 
 
 def render(report: dict[str, Any], name: str, stored: str | None, shown: int) -> list[str]:

@@ -1,16 +1,29 @@
-"""Planning: the (repeat, fold, seed) jobs of a recipe, each identified by content.
+"""Planning: the (repeat, fold, seed) jobs of a recipe, each identified by content; the job lock.
 
-A job's key hashes the recipe hash, the protocol manifest's content hash, the dataset
-fingerprints, the code version, and (repeat, fold, seed); its run directory is
+``plan`` opens the manifest with ``protocols.load_manifest`` (content hash recomputed, rows checked
+against the datasets, leakage verdict sealed or verified again). A job's key hashes the recipe hash,
+the manifest's identity (``manifest_identity``: the content hash its rows actually have, with the
+metadata that changes what a run means: protocol, version, seed, params, classes, folds, trusted
+leakage verdict), the dataset fingerprints, the code version, and (repeat, fold, seed); so two
+differently edited manifests never share a job id. Its run directory is
 ``<out_dir>/<model>-r<repeat>-f<fold>-s<seed>-<key>/``.
+
+``JobLock``: one process at a time works on a job (``<out_dir>/.<run name>.lock``, an ``flock``
+released when the process ends, however it ends); ``ferbench clean`` leaves a locked job's partial
+folder alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from dataclasses import dataclass
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .. import __version__
 from ..errors import FerbenchError
@@ -29,20 +42,90 @@ class Job:
     seed: int
     key: str
     name: str
+    #: the content hash the manifest's rows had when planned (``prepare`` refuses another)
+    manifest_hash: str = ""
+    #: the leakage verdict ``plan`` trusted (sealed, or verified again), recorded with the run
+    leakage: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.recipe["runtime"]["out_dir"])
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.recipe["runtime"]["out_dir"]) / self.name
+        return self.out_dir / self.name
+
+    @property
+    def work(self) -> Path:
+        """The partial folder (checkpoints) of an unfinished job."""
+        return self.out_dir / f".{self.name}.partial"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.out_dir / f".{self.name}.lock"
 
     def finished(self) -> bool:
         return (self.run_dir / RESULT).is_file()
+
+
+class JobLock:
+    """An exclusive ``flock`` on a lock file (``Job.lock_path``); released (and the file removed) by
+    ``release``, or by the kernel when the process dies. ``acquire(blocking=False)`` returns False
+    when another process holds it. Without ``fcntl`` (not POSIX) it always succeeds."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            # the holder before us may have removed the file: then we hold a lock nobody else sees
+            try:
+                st, now = os.fstat(fd), os.stat(self.path)
+                same = (st.st_ino, st.st_dev) == (now.st_ino, now.st_dev)
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+                return True
+            os.close(fd)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "JobLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def code_version(model_name: str) -> str:
     """ferbench version + hash of the runner and training code + the model's own code version.
 
     The code is hashed from the source files (the runner package, the run record and the
-    training modules, less the benchmark and the recipe parser), not from imported modules, so
+    training modules, less the recipe parser), not from imported modules, so
     this module imports none of the steps it versions."""
     from ..models import model_version
 
@@ -59,7 +142,7 @@ def code_version(model_name: str) -> str:
 
 
 #: Training-package files that do not change what a run computes.
-_UNVERSIONED = frozenset({"bench.py", "recipe.py"})
+_UNVERSIONED = frozenset({"recipe.py", "recipe_yaml.py", "recipe_schema.py"})
 
 
 def resolve_paths(recipe) -> None:
@@ -72,7 +155,7 @@ def resolve_paths(recipe) -> None:
 
 def manifest_path(recipe) -> str:
     """The manifest file of a recipe: its ``protocol.manifest``, or the materialised protocol saved
-    once under ``<out_dir>/manifests/<content hash>.parquet``."""
+    once under ``<out_dir>/manifests/<content hash>.parquet`` (rewritten if that file was altered)."""
     if recipe.protocol.manifest:
         return recipe.protocol.manifest
     from ..protocols import materialise
@@ -80,20 +163,33 @@ def manifest_path(recipe) -> str:
     m = materialise(recipe.protocol.name, recipe.data.dirs, seed=recipe.protocol.seed,
                     allow_leakage=recipe.protocol.allow_leakage, **recipe.protocol.params)
     path = Path(recipe.runtime.out_dir) / "manifests" / f"{m.meta['content_hash']}.parquet"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not _holds(path, m.meta["content_hash"]):  # missing, or not the rows its name says: (re)written atomically
         m.write(path)
     return str(path)
 
 
+def _holds(path: Path, content_hash: str) -> bool:
+    """Whether ``path`` is a readable manifest whose rows hash to ``content_hash``."""
+    from ..protocols import read_manifest
+
+    if not path.exists():
+        return False
+    try:
+        return read_manifest(path).meta["content_hash"] == content_hash
+    except FerbenchError:
+        return False
+
+
 def plan(recipe, *, folds: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
          repeats: Sequence[int] | None = None) -> list[Job]:
-    """Every (repeat, fold, seed) job of a recipe; arguments override the recipe's selection."""
-    from ..protocols import read_manifest
+    """Every (repeat, fold, seed) job of a recipe; arguments override the recipe's selection. The
+    manifest is checked first (``protocols.load_manifest``)."""
+    from ..protocols import load_manifest
 
     resolve_paths(recipe)
     path = manifest_path(recipe)
-    meta = read_manifest(path).meta
+    manifest = load_manifest(path, recipe.data.dirs)
+    meta = manifest.meta
     check_leakage(recipe, meta)
     chosen_repeats = list(repeats or recipe.repeats or range(meta["n_repeats"]))
     chosen_folds = list(folds or recipe.folds or range(meta["n_folds"]))
@@ -103,7 +199,7 @@ def plan(recipe, *, folds: Sequence[int] | None = None, seeds: Sequence[int] | N
             raise FerbenchError(f"{what}s {bad} do not exist: the protocol has {n}")
     identity = {
         "recipe": recipe.hash(),
-        "manifest": meta["content_hash"],
+        "manifest": manifest_identity(manifest),
         "datasets": sorted(d["fingerprint"] for d in meta["datasets"]),
         "code": code_version(recipe.model.name),
     }
@@ -113,15 +209,47 @@ def plan(recipe, *, folds: Sequence[int] | None = None, seeds: Sequence[int] | N
         for f in chosen_folds:
             for s in list(seeds or recipe.seeds):
                 key = hash_obj({**identity, "repeat": r, "fold": f, "seed": s})
-                jobs.append(Job(recipe.to_dict(), path, r, f, s, key, f"{slug}-r{r}-f{f}-s{s}-{key}"))
+                jobs.append(Job(recipe.to_dict(), path, r, f, s, key, f"{slug}-r{r}-f{f}-s{s}-{key}",
+                                manifest_hash=meta["content_hash"], leakage=meta.get("leakage")))
     return jobs
+
+
+def manifest_identity(manifest) -> str:
+    """What a manifest is, for job keys: the content hash of its (checked) rows and the metadata
+    that changes what a run on it means, including the leakage verdict that was trusted."""
+    meta = manifest.meta
+    return hash_obj({
+        "content_hash": meta["content_hash"],
+        **{k: meta.get(k) for k in ("protocol", "version", "seed", "params", "classes", "class_canonical", "n_folds", "n_repeats")},
+        "leakage": (meta.get("leakage") or {}).get("verdict"),
+    }, n=32)
 
 
 def check_leakage(recipe, meta: dict[str, Any]) -> None:
     """Refuse a manifest whose leakage verdict is not clean unless the recipe allows leakage."""
-    verdict = (meta.get("leakage") or {}).get("verdict", "clean")
+    verdict = (meta.get("leakage") or {}).get("verdict")
     if verdict != "clean" and not recipe.protocol.allow_leakage:
         raise FerbenchError(
             f"the manifest's leakage verdict is {verdict!r}; set protocol.allow_leakage=true to run it anyway "
             "(its results are flagged on the leaderboard)"
         )
+
+
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """Within the block (main thread only), SIGTERM raises ``SystemExit(143)``, so ``finally`` clauses
+    run (temporary files removed, locks released) instead of the process vanishing mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        print("ferbench: terminated (SIGTERM); run again to resume", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

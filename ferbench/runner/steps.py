@@ -58,12 +58,20 @@ def dist_context(device: str) -> tuple[int, int, str]:
 
 # -- prepare -------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
-def _store(manifest: str, dirs: tuple[str, ...], spec, cache: str, cache_max_gb: float, workers: int, device: str):
-    """The manifest and its (decoded or encoded) sample store, shared by the jobs of one process."""
+def _store(manifest: str, manifest_hash: str, dirs: tuple[str, ...], spec, cache: str, cache_max_gb: float, workers: int,
+           device: str):
+    """The manifest and its (decoded or encoded) sample store, shared by the jobs of one process. The
+    file's rows must still hash to ``manifest_hash``, the content hash ``plan`` checked (cached by it,
+    so a manifest replaced in between is never served from the cache)."""
     from ..protocols import read_manifest
     from ..train.store import open_store
 
     m = read_manifest(manifest)
+    if manifest_hash and m.meta["content_hash"] != manifest_hash:
+        raise FerbenchError(
+            f"manifest {manifest} changed since the job was planned: its rows hash to {m.meta['content_hash']}, "
+            f"the job was planned on {manifest_hash}; plan again"
+        )
     store = open_store(m, dirs, spec)
     if cache == "memory" or (cache == "auto" and len(store) * spec.decoded_bytes() <= cache_max_gb * 2**30):
         store.decode_all(workers, device if device.startswith("cuda") else "cpu")
@@ -135,6 +143,7 @@ def prepare(job: Job, *, device: str | None = None, progress: bool | None = None
     (seeded with the job's seed), the evaluation loaders and the loss."""
     import torch
 
+    from ..devices import resolve_device
     from ..models import adapt_cfg, create_model, model_cfg
     from ..train.losses import LOSSES
     from ..params import component
@@ -143,7 +152,7 @@ def prepare(job: Job, *, device: str | None = None, progress: bool | None = None
 
     t_start = time.perf_counter()
     recipe = from_dict(job.recipe)
-    rank, world, device = dist_context(device or recipe.runtime.device)
+    rank, world, device = dist_context(resolve_device(device or recipe.runtime.device))
     workers = recipe.runtime.workers if recipe.runtime.workers is not None else min(8, os.cpu_count() or 1)
     progress = recipe.runtime.progress if progress is None else progress
     if recipe.train.batch_size % world:
@@ -151,8 +160,10 @@ def prepare(job: Job, *, device: str | None = None, progress: bool | None = None
 
     mcfg = recipe.model
     spec = input_spec(recipe, adapt_cfg(model_cfg(mcfg.name), in_chans(recipe)))
-    manifest, store = _store(job.manifest, tuple(recipe.data.dirs), spec, recipe.data.cache,
+    manifest, store = _store(job.manifest, job.manifest_hash, tuple(recipe.data.dirs), spec, recipe.data.cache,
                              recipe.data.cache_max_gb, workers, device)
+    if job.leakage is not None:  # the verdict plan trusted (sealed, or verified again) is what the run records
+        manifest = dataclasses.replace(manifest, meta={**manifest.meta, "leakage": job.leakage})
     n_classes = len(manifest.meta["classes"])
     torch.manual_seed(job.seed)
     model = create_model(mcfg.name, n_classes, spec.channels, mcfg.pretrained, mcfg.checkpoint, **mcfg.kwargs).to(device)

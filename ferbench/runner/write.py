@@ -2,6 +2,10 @@
 
 The outputs are written into a temporary sibling (``.<run name>.tmp-<random>``), which is then
 renamed to the run directory; a concurrent run of the same job that lands first wins.
+
+Besides the scores, the record says what was run: the recipe's content hash and how the resolved
+recipe differs from its recipe file (``recipe_origin``), and the model's facts (``model_facts``:
+parameters, GFLOPs of one forward pass at the run's input size, pretraining source, checkpoint hash).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -21,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import __version__
 from ..run_record import PREDICTIONS, RunRecord
-from .jobs import code_version
+from .jobs import code_version, resolve_paths
 
 if TYPE_CHECKING:
     from .steps import Evaluation, Fitted, Prepared
@@ -38,6 +44,7 @@ def environment(device: str, precision: str, world: int, wall_s: float, samples_
         "git_sha": sha,
         "git_dirty": dirty,
         "packages": _packages(),
+        "ferbench_version": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device.split(":")[0],
@@ -94,8 +101,125 @@ def _nvidia_driver() -> str | None:
         return None
 
 
-def make_record(p: "Prepared", scores: dict[str, Any], env: dict[str, Any]) -> RunRecord:
-    """The run's result record: identity, recipe and protocol summary, data provenance, scores, environment."""
+# -- what was run ----------------------------------------------------------------------------------------
+def model_facts(model, spec, recipe, device: str) -> dict[str, Any]:
+    """Parameter counts, GFLOPs of one batch-1 forward pass at the run's input size, pretraining source
+    and the checkpoint's SHA-256 (when one was loaded)."""
+    import torch
+
+    net = getattr(model, "module", model)  # DDP
+    net = getattr(net, "_orig_mod", net)  # torch.compile
+    shape = [1, spec.channels, spec.size, spec.size]
+    facts: dict[str, Any] = {
+        "name": recipe.model.name,
+        "params": int(sum(t.numel() for t in net.parameters())),
+        "trainable_params": int(sum(t.numel() for t in net.parameters() if t.requires_grad)),
+        "gflops": None,
+        "flops_input": shape,
+        "flops_counter": "torch.utils.flop_counter.FlopCounterMode (multiply-add = 2 FLOPs)",
+    }
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        was_training = net.training
+        net.eval()
+        try:
+            counter = FlopCounterMode(display=False)
+            with torch.no_grad(), counter:
+                net(torch.zeros(shape, device=device))
+        finally:
+            net.train(was_training)
+        facts["gflops"] = round(counter.get_total_flops() / 1e9, 6)
+    except Exception as exc:  # noqa: BLE001 - a model FlopCounterMode cannot trace still has a record
+        facts["flops_error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    ckpt, cfg = recipe.model.checkpoint, getattr(net, "ferbench_cfg", None) or {}
+    facts["pretrained"] = bool(recipe.model.pretrained or ckpt)
+    facts["checkpoint"] = ckpt
+    facts["checkpoint_sha256"] = _sha256(ckpt) if ckpt else None
+    if ckpt:
+        facts["pretrained_source"] = f"checkpoint {Path(ckpt).name}"
+    elif recipe.model.pretrained:
+        tag = getattr(net, "pretrained_cfg", None) or {}
+        facts["pretrained_source"] = (tag.get("hf_hub_id") or tag.get("url") or
+                                      f"{recipe.model.name} pretrained weights (local cache)")
+    else:
+        facts["pretrained_source"] = None
+    if cfg.get("checkpoint_skipped"):
+        facts["checkpoint_skipped"] = cfg["checkpoint_skipped"]
+    return facts
+
+
+def _sha256(path: str) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def recipe_origin(recipe, cwd: Path | None = None) -> dict[str, Any]:
+    """The recipe file a run's recipe came from and ``{dotted key: [file value, run value]}`` for every
+    key the run changed (``runtime`` left out): the file a recipe names (a ``source`` key), else
+    ``recipes/**/<name>.yaml`` under the working directory or the ferbench source tree ("by name")."""
+    from ..train.recipe import load_recipe
+
+    resolved = recipe.to_dict()
+    path, located = resolved.get("source"), "given"
+    if not path or not Path(path).is_file():
+        path, located = _find_recipe_file(recipe.name, cwd or Path.cwd()), "by name"
+    if path is None:
+        return {"file": None, "located": None, "overrides": None}
+    try:
+        original = load_recipe(path)
+        resolve_paths(original)
+    except Exception as exc:  # noqa: BLE001 - the file changed since or no longer validates
+        return {"file": str(path), "located": located, "overrides": None,
+                "overrides_error": " ".join(str(exc).split())[:300]}
+    a, b = _flat(original.to_dict()), _flat(resolved)
+    diff = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and k.split(".")[0] not in ("runtime", "source")}
+    return {"file": str(path), "located": located, "overrides": diff}
+
+
+def _find_recipe_file(name: str | None, cwd: Path) -> Path | None:
+    """``recipes/**/<name>.yaml`` under the working directory, else among ferbench's own recipes (the
+    package's, or the source tree's); None when absent or ambiguous (several files of that name in a root)."""
+    if not name:
+        return None
+    package = Path(__file__).resolve().parents[1]
+    for root in (cwd / "recipes", package / "recipes", package.parent / "recipes"):
+        hits = sorted(p for p in root.rglob(f"{name}.yaml") if "_base" not in p.parts) if root.is_dir() else []
+        if hits:  # several files of that name: which one is unknown, so none is claimed
+            return hits[0].resolve() if len(hits) == 1 else None
+    return None
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _reported(rep: Any) -> Any:
+    """The ``reported`` block as JSON: one object (one figure), a list of objects (several), or None."""
+    if not rep:
+        return None
+    if isinstance(rep, (list, tuple)):
+        return [_reported(r) for r in rep]
+    return dataclasses.asdict(rep) if dataclasses.is_dataclass(rep) else dict(rep)
+
+
+def make_record(p: "Prepared", scores: dict[str, Any], env: dict[str, Any],
+                model: dict[str, Any] | None = None) -> RunRecord:
+    """The run's result record: identity, recipe (with its origin) and protocol summary, data provenance,
+    scores, environment, model facts."""
     job, recipe, spec, meta = p.job, p.recipe, p.spec, p.manifest.meta
     sources = {d["name"]: d for d in p.store.sources}
     return RunRecord(
@@ -108,7 +232,7 @@ def make_record(p: "Prepared", scores: dict[str, Any], env: dict[str, Any]) -> R
                 "epochs": recipe.train.epochs, "batch_size": recipe.train.batch_size,
                 "input_norm": {"from": recipe.input.normalize, "mean": list(spec.mean), "std": list(spec.std)},
                 "eval": {"bootstrap": recipe.eval.bootstrap, "ci": recipe.eval.ci},
-                "reported": dataclasses.asdict(recipe.reported) if recipe.reported else None},
+                "reported": _reported(recipe.reported), **recipe_origin(recipe)},
         protocol={"name": meta["protocol"], "version": meta.get("version"), "manifest_hash": meta["content_hash"],
                   "seed": meta.get("seed"), "params": meta.get("params"), "n_folds": meta["n_folds"],
                   "n_repeats": meta["n_repeats"], "classes": meta["classes"], "leakage": meta.get("leakage")},
@@ -118,6 +242,7 @@ def make_record(p: "Prepared", scores: dict[str, Any], env: dict[str, Any]) -> R
         metrics=scores,
         environment=env,
         predictions=PREDICTIONS,
+        model=model,
     )
 
 
@@ -131,7 +256,7 @@ def write_run(p: "Prepared", fitted: "Fitted", ev: "Evaluation") -> Path:
     job, recipe, classes = p.job, p.recipe, p.classes
     env = environment(p.device, recipe.train.precision, p.world, time.perf_counter() - p.t_start,
                       fitted.result.samples_per_s)
-    record = make_record(p, ev.scores, env)
+    record = make_record(p, ev.scores, env, model_facts(p.model, p.spec, recipe, p.device))
     tmp = job.run_dir.parent / f".{job.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:

@@ -6,12 +6,19 @@ batch_size / world); ``accum_steps`` forward passes make one optimiser step. Aft
 loop writes ``last.pt`` (everything needed to resume) and, when the monitored val value improved,
 ``best.pt`` (weights only) into its checkpoint folder, atomically; a loss with state (the centers of
 center/island loss) is checkpointed with it. Random streams are seeded from (seed, epoch, rank), so a
-resumed run continues exactly as an uninterrupted one would. With the ``sam`` optimizer each batch
-takes SAM's two passes (``sam.sam_step``); a loss that needs the model's features is attached first.
+resumed run continues exactly as an uninterrupted one would (no RNG state needs saving). With the
+``sam`` optimizer each batch takes SAM's two passes (``sam.sam_step``); a loss that needs the model's
+features is attached first.
+
+Every checkpoint is read with ``torch.load(weights_only=True)``: ``last.pt`` holds only tensors and
+plain containers (the ``FitResult`` as a dict, format ``CKPT_FORMAT``), so a file planted in a partial
+run folder is never unpickled into code; one that does not load that way is refused with one line
+(``read_checkpoint``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -27,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .. import metrics
+from ..errors import FerbenchError
 from .augment import Augment
 from .inputs import InputSpec, norm_tensors, to_input
 from .loader import Loader
@@ -37,6 +45,9 @@ from .recipe import Recipe
 from .sam import SAM, sam_step
 
 LAST, BEST = "last.pt", "best.pt"
+#: Version of the ``last.pt`` layout (plain dicts, lists, numbers and tensors only).
+CKPT_FORMAT = 2
+_STATE_KEYS = ("format", "epoch", "epochs", "model", "optimizer", "schedule", "scaler", "loss", "result")
 
 
 @dataclass
@@ -70,6 +81,45 @@ def _save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
+def read_checkpoint(path: Path, device: torch.device | str = "cpu", *, resume: bool = True, mmap: bool = False) -> Any:
+    """A checkpoint loaded with ``weights_only=True`` (never unpickling code); a file that does not
+    load that way (planted, corrupt, or from another ferbench version) is one ``FerbenchError`` line.
+    ``resume``: the file must be a ``last.pt`` of format ``CKPT_FORMAT``."""
+    path = Path(path)
+    fix = f"delete {path.parent.parent} (or run `ferbench clean` on the runs folder) and run again"
+    try:
+        state = torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+    except Exception as exc:  # pickle.UnpicklingError for anything but tensors and plain containers
+        raise FerbenchError(f"refusing checkpoint {path}: it does not load as weights only ({_first_line(exc)}); {fix}") from None
+    if resume and not (isinstance(state, dict) and state.get("format") == CKPT_FORMAT and set(_STATE_KEYS) <= set(state)):
+        raise FerbenchError(f"refusing checkpoint {path}: not a format-{CKPT_FORMAT} ferbench resume checkpoint; {fix}")
+    return state
+
+
+def checkpoint_epoch(ckpt_dir: Path) -> tuple[int, int, bool] | None:
+    """(epochs completed, epochs planned, stopped early) of the resume checkpoint in ``ckpt_dir``; None
+    when there is none."""
+    last = Path(ckpt_dir) / LAST
+    if not last.exists():
+        return None
+    state = read_checkpoint(last, mmap=True)
+    return int(state["epoch"]) + 1, int(state["epochs"]), bool(state["result"].get("stopped_early"))
+
+
+def _result_state(result: FitResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def _result_from_state(state: dict[str, Any]) -> FitResult:
+    known = {f.name for f in dataclasses.fields(FitResult)}
+    return FitResult(**{k: v for k, v in state.items() if k in known})
+
+
 def _barrier(world: int) -> None:
     if world > 1:
         dist.barrier()
@@ -90,7 +140,7 @@ def load_selected(model: nn.Module, ckpt_dir: Path, recipe: Recipe, has_val: boo
     if recipe.train.select != "best" or not has_val:
         return False
     device = next(model.parameters()).device
-    model.load_state_dict(torch.load(ckpt_dir / BEST, map_location=device, weights_only=True))
+    model.load_state_dict(read_checkpoint(ckpt_dir / BEST, device, resume=False))
     return True
 
 
@@ -136,14 +186,13 @@ def fit(
     result, start = FitResult(), 0
     last = ckpt_dir / LAST
     if last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = read_checkpoint(last, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
-        if "loss" in state:
-            loss_fn.load_state_dict(state["loss"])
-        result = state["result"]
+        loss_fn.load_state_dict(state["loss"])
+        result = _result_from_state(state["result"])
         start = result.resumed_from = state["epoch"] + 1
     if rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +205,8 @@ def fit(
         train.set_epoch(epoch)
         t0 = time.perf_counter()
         train_loss, train_acc, n = _train_epoch(step_model, train, spec, cfg, optimizer, schedule, scaler, loss_fn,
-                                                augment, gen, mean, std, f"epoch {epoch + 1}/{cfg.epochs}", progress and rank == 0)
+                                                augment, gen, mean, std, f"epoch {epoch + 1}/{cfg.epochs}", progress and rank == 0,
+                                                reseed=_seed(seed, epoch, rank))
         seconds = time.perf_counter() - t0
         result.train_seconds += seconds
         result.train_samples += n
@@ -175,9 +225,9 @@ def fit(
         patience = cfg.early_stopping
         result.stopped_early = patience is not None and val is not None and epoch - result.best_epoch >= patience
         if rank == 0:
-            _save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "loss": loss_fn.state_dict(),
-                   "result": result}, last)
+            _save({"format": CKPT_FORMAT, "epoch": epoch, "epochs": cfg.epochs, "model": model.state_dict(),
+                   "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
+                   "loss": loss_fn.state_dict(), "result": _result_state(result)}, last)
             if progress:
                 shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds"))
                 print(f"epoch {epoch + 1}/{cfg.epochs}: {shown} ({seconds:.1f}s)", file=sys.stderr)
@@ -189,7 +239,11 @@ def fit(
     return result
 
 
-def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn, augment, gen, mean, std, desc, progress):
+def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn, augment, gen, mean, std, desc, progress,
+                 reseed: int | None = None):
+    """One training epoch. ``reseed``: the global torch RNG is seeded again once the first batch is in
+    hand, because starting a streaming loader's workers draws from it (on the first epoch a process
+    runs only): without this, a resumed epoch would see another random stream than an uninterrupted one."""
     from tqdm.auto import tqdm
 
     model.train()
@@ -202,6 +256,8 @@ def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn,
                mininterval=0.5)
     optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader):
+        if i == 0 and reseed is not None:
+            torch.manual_seed(reseed)
         x = to_input(batch, spec, mean, std, augment, gen, cfg.channels_last)
 
         def forward(update_loss_state: bool = True, x=x, label=batch.label):
