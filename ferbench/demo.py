@@ -14,8 +14,9 @@ No licensed data is needed, yet every stage runs the code a licensed copy goes t
    verified for leakage; the demo trains on fold 0 and tests on its held-out *subjects*.
 5. **train** — every recipe in ``recipes/demo/`` (an RGB CNN and an RGB-D two-stream fusion
    network with a transformer encoder) runs through ``ferbench.runner`` with one seed.
-6. **leaderboard** — the runs are ingested into a demo-local DuckDB, ranked (mean ± std, subject
-   bootstrap CI, majority and class-prior baselines, synthetic flag) and written as HTML.
+6. **leaderboard** — the runs are ingested into a demo-local DuckDB and ranked on fold 0 (the fold
+   both models ran: ``--folds 0``), with subject-bootstrap CIs, paired tests against the best model
+   and the baselines (majority class, class prior) and the synthetic flag, and written as HTML.
 
 World choices: images are rendered at 64 px (``--quick``: 32 px, 3 subjects per dataset, 1 epoch:
 the test suite's size). CalD3r/MenD3s expressions are drawn at all four intensity levels (the
@@ -44,8 +45,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
 from .errors import FerbenchError
+from .recipes import root as recipes_root
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "demo"
+RECIPES = recipes_root() / "demo"
 #: An empty file marking a directory as a demo's output (only such a directory is ever cleared).
 MARKER = ".ferbench-demo"
 SUBJECTS, QUICK_SUBJECTS = 20, 3
@@ -211,7 +213,7 @@ def split(merged: Path, path: Path, seed: int, progress: Progress) -> tuple[dict
 def demo_recipes() -> list[Path]:
     recipes = sorted(RECIPES.glob("*.yaml"))
     if not recipes:
-        raise FerbenchError(f"no demo recipes in {RECIPES}: the demo runs from the ferbench source tree")
+        raise FerbenchError(f"no demo recipes in {RECIPES}: reinstall ferbench (they ship inside the package)")
     return recipes
 
 
@@ -271,9 +273,9 @@ def rank(runs: Path, board_dir: Path, progress: Progress) -> tuple[list, str]:
     from . import leaderboard
 
     db = board_dir / "ferbench.duckdb"
-    n = leaderboard.ingest([runs], db)
+    n = leaderboard.ingest([runs], db, folds=[0])  # the demo trains fold 0: ranked on exactly that fold
     boards = leaderboard.rank(db)
-    (board_dir / "index.html").write_text(leaderboard.render_html(boards))
+    (board_dir / "index.html").write_text(leaderboard.render_html(boards, db=db))
     (board_dir / "leaderboard.md").write_text(leaderboard.render_text(boards, markdown=True))
     progress.detail(f"{n} runs → {db}")
     return boards, leaderboard.render_text(boards)

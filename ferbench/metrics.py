@@ -9,6 +9,11 @@ Beside every model: a majority-class baseline (always the most frequent *trainin
 class-prior baseline (the expected confusion matrix of guessing with the training class frequencies).
 Aggregates: mean ± sample std over runs (folds × seeds), and a percentile bootstrap CI that resamples
 subjects (clusters of rows; a row without a subject is its own cluster) with replacement.
+
+``per_class`` gives precision, recall and F1 of every class of one confusion matrix. ``cell_bootstrap``
+is the leaderboard's paired test: several systems evaluated on the same runs ("cells": one run's test
+set, reduced to one confusion matrix per cluster) are rescored under the *same* resamples of the
+clusters, so differences between systems come with an interval (``percentile``).
 """
 
 from __future__ import annotations
@@ -109,6 +114,78 @@ def bootstrap_ci(
             stats[k].append(sc[k])
     lo, hi = (1 - ci) / 2, 1 - (1 - ci) / 2
     return {k: tuple(float(q) for q in np.quantile(np.concatenate(v), [lo, hi])) for k, v in stats.items()}
+
+
+def per_class(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of every class (None where undefined: recall of a class absent
+    from the truth, precision of a class never predicted; F1 is None only when it is neither)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp, support, predicted = np.diagonal(cm), cm.sum(1), cm.sum(0)
+    out = []
+    for i, name in enumerate(classes):
+        p = float(tp[i] / predicted[i]) if predicted[i] > 0 else None
+        r = float(tp[i] / support[i]) if support[i] > 0 else None
+        f1 = None if p is None and r is None else (0.0 if not p or not r else 2 * p * r / (p + r))
+        out.append({"class": name, "precision": p, "recall": r, "f1": f1, "support": int(round(support[i]))})
+    return out
+
+
+def cluster_confusions(clusters: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                       n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, cm): the distinct cluster ids of a test set and one (C, C) confusion matrix per id."""
+    ids, local = np.unique(np.asarray(clusters), return_inverse=True)
+    cm = np.zeros((len(ids), n_classes, n_classes))
+    np.add.at(cm, (local, np.asarray(y_true), np.asarray(y_pred)), 1)
+    return ids, cm
+
+
+Cell = tuple[np.ndarray, np.ndarray]  # (cluster ids (K,), per-cluster confusion matrices (K, C, C))
+
+
+def cell_bootstrap(systems: Sequence[Sequence[Cell]], n_boot: int = 1000, seed: int = 0,
+                   weights: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
+    """Paired cluster bootstrap of the mean-over-runs metrics of several systems.
+
+    ``systems[k]`` lists system k's cells (one per run). Every resample draws the clusters of all
+    cells (their union) with replacement, once, and rescores every cell of every system with those
+    weights; a system's statistic is the mean of its cells' metrics (a cell whose clusters were all
+    left out of a resample does not count in it). ``weights[k]``, when given, weighs system k's cells
+    in that mean (a cell standing for several identical runs). Returns (n_boot, n_systems, len(SCALARS))."""
+    union = np.unique(np.concatenate([ids for cells in systems for ids, _ in cells]))
+    n, c = len(union), systems[0][0][1].shape[-1]
+    flat = [[(np.searchsorted(union, ids), cm.reshape(len(ids), c * c)) for ids, cm in cells] for cells in systems]
+    mult = [np.ones(len(cells)) if weights is None or weights[k] is None else np.asarray(weights[k], dtype=np.float64)
+            for k, cells in enumerate(systems)]
+    out = np.full((n_boot, len(systems), len(SCALARS)), np.nan)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_boot, 5_000_000 // max(n, max(map(len, systems)) * c * c, 1)))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.float64)
+        for k, cells in enumerate(flat):
+            m = np.stack([w[:, pos] @ cm for pos, cm in cells]).reshape(len(cells), b, c, c)
+            valid = (m.sum((2, 3)) > 0) * mult[k][:, None]  # (cells, b): the weight of each cell that counts
+            sc = scores(m)
+            values = np.stack([sc[s] for s in SCALARS], -1)  # (cells, b, metrics)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[start:start + b, k] = (values * valid[..., None]).sum(0) / valid.sum(0)[:, None]
+    return out
+
+
+def cell_means(cells: Sequence[Cell], weights: Sequence[float] | None = None) -> np.ndarray:
+    """The point estimate ``cell_bootstrap`` resamples: each metric's (weighted) mean over the cells (len(SCALARS),)."""
+    sc = scores(np.stack([cm.sum(0) for _, cm in cells]))
+    return np.average(np.stack([sc[s] for s in SCALARS], 1), axis=0, weights=weights)
+
+
+def percentile(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | tuple[None, None]:
+    """The central percentile interval of bootstrap values (NaN resamples ignored; (None, None) if none)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return None, None
+    lo, hi = np.quantile(v, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
 
 
 def rescore(predictions: str | Path, role: str = "test") -> dict[str, Any]:

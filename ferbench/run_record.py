@@ -2,22 +2,32 @@
 
 ``RunRecord`` is the one typed form of it. ``to_json`` gives the JSON object (key order as
 written since ``ferbench-result/1``: schema, run_id, run_name, created_at, recipe, protocol,
-repeat, fold, seed, datasets, code_version, metrics, environment, predictions), so run directories
-written before this class existed load unchanged. ``load`` reads a record file (or the one in a run
-directory); a file that is not valid JSON, holds another schema, or lacks a field the leaderboard
+repeat, fold, seed, datasets, code_version, metrics, environment, predictions, then ``model`` when
+the record has it), so run directories written before this class existed load unchanged. ``load``
+reads a record file (or the one in a run directory); a file that is not valid JSON, holds another schema, or lacks a field the leaderboard
 reads is refused with a one-line ``FerbenchError`` naming the file. Keys a record has beyond these
 are kept (``extra``) and written back.
 
 Nested sections stay JSON objects (``REQUIRED`` lists the keys a record must have in them: those
 the leaderboard reads). What the runner writes in each:
 
-* ``recipe``: name, hash, model, modality, input_size, channels, pretrained, epochs, batch_size,
-  input_norm (from, mean, std), eval (bootstrap, ci), reported (the published figure, or null);
+* ``recipe``: name, hash (the recipe's content hash: what the leaderboard calls an entry), model,
+  modality, input_size, channels, pretrained, epochs, batch_size, input_norm (from, mean, std), eval
+  (bootstrap, ci), reported (the published figure: one object, a list of them, or null), and (absent
+  in older records) ``file`` (the recipe file the run's recipe was compared with, or null), ``located``
+  ("given": the recipe named its file; "by name": found as ``recipes/**/<name>.yaml``) and
+  ``overrides`` (``{dotted key: [file value, run value]}``: how the run's resolved recipe differs
+  from that file, ``runtime`` left out; null when no file was found);
 * ``protocol``: name, version, manifest_hash, seed, params, n_folds, n_repeats, classes, leakage;
 * ``datasets``: one object per dataset (name, title, fingerprint, synthetic, num_rows, path);
 * ``metrics``: the run's ``metrics.json`` (classes, test, val, baselines, selection, n,
   train_class_counts);
-* ``environment``: git state, package versions, hardware, precision, world size, speed.
+* ``environment``: git state, package versions (and ``ferbench_version``), hardware, precision,
+  world size, wall time, speed;
+* ``model`` (optional: absent in older records): parameter count (``params``, ``trainable_params``),
+  ``gflops`` of one forward pass at ``flops_input`` (batch 1, counted by ``flops_counter``: a
+  multiply-add is 2 FLOPs; null with ``flops_error`` when it could not be counted), ``pretrained``,
+  ``pretrained_source``, ``checkpoint`` and its ``checkpoint_sha256`` when one was loaded.
 """
 
 from __future__ import annotations
@@ -33,13 +43,15 @@ from .errors import FerbenchError
 RESULT = "result.json"
 RESULT_SCHEMA = "ferbench-result/1"
 PREDICTIONS = "predictions.parquet"
+#: Fields left out of the JSON when None (added after ``ferbench-result/1`` was first written).
+OPTIONAL = ("model",)
 
 #: Keys (dotted for nested objects) each section must have: what the leaderboard reads.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "recipe": ("name", "hash", "model", "modality", "input_size", "channels", "pretrained", "eval.bootstrap", "eval.ci"),
     "protocol": ("name", "manifest_hash", "n_folds", "n_repeats", "classes"),
     "metrics": ("classes", "test.confusion", "test.per_class_recall", "baselines", "selection.rule", "selection.epoch",
-                "selection.epochs_ran", "selection.stopped_early", "n"),
+                "selection.epochs_ran", "selection.stopped_early", "n", "train_class_counts"),
     "datasets[]": ("name", "fingerprint"),
 }
 
@@ -63,6 +75,7 @@ class RunRecord:
     metrics: dict[str, Any]
     environment: dict[str, Any]
     predictions: str = PREDICTIONS
+    model: dict[str, Any] | None = None  # optional: left out of the JSON when None
     extra: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = field(default=None, compare=False)
 
@@ -100,7 +113,8 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         """The JSON object of ``result.json``: ``schema`` first, then the fields in order, then ``extra``."""
         out: dict[str, Any] = {"schema": self.SCHEMA}
-        out.update((f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in ("extra", "run_dir"))
+        out.update((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                   if f.name not in ("extra", "run_dir") and not (f.name in OPTIONAL and getattr(self, f.name) is None))
         out.update(self.extra)
         return out
 
@@ -135,6 +149,12 @@ class RunRecord:
     def selection(self) -> dict[str, Any]:
         return self.metrics["selection"]
 
+    @property
+    def reported(self) -> list[dict[str, Any]]:
+        """The published figures the recipe reproduces (its ``reported`` block: one or several)."""
+        rep = self.recipe.get("reported")
+        return [] if not rep else [rep] if isinstance(rep, dict) else [r for r in rep if isinstance(r, dict)]
+
 
 def _problem(data: Any) -> str | None:
     """What keeps ``data`` from being a record, or None."""
@@ -144,10 +164,10 @@ def _problem(data: Any) -> str | None:
         return f"schema {data.get('schema')!r}" if "schema" in data else "no schema"
     types = {"run_id": str, "run_name": str, "created_at": str, "code_version": str, "predictions": str,
              "repeat": int, "fold": int, "seed": int, "recipe": dict, "protocol": dict, "metrics": dict,
-             "environment": dict, "datasets": list}
+             "environment": dict, "datasets": list, "model": dict}
     for key, typ in types.items():
-        if key not in data:
-            if key != "predictions":
+        if key not in data or (key in OPTIONAL and data[key] is None):
+            if key != "predictions" and key not in OPTIONAL:
                 return f"no {key!r}"
         elif not isinstance(data[key], typ) or (typ is int and isinstance(data[key], bool)):
             return f"{key!r} is {type(data[key]).__name__}, not {typ.__name__}"

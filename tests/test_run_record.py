@@ -79,10 +79,33 @@ def test_junk_records_are_refused_in_one_line_naming_the_file(run_dir, tmp_path)
         RunRecord.load(tmp_path / "nowhere" / RESULT)
 
 
-def test_ingest_names_a_junk_result_file(run_dir, tmp_path):
+def test_ingest_skips_a_junk_result_file_naming_it(run_dir, tmp_path):
+    import shutil
+
     runs = tmp_path / "runs"
     junk = runs / "broken-run" / RESULT
     junk.parent.mkdir(parents=True)
     junk.write_text("[]")
     with pytest.raises(FerbenchError, match=re.escape(f"{junk}: not a {RESULT_SCHEMA} record")):
-        lb.ingest([runs], tmp_path / "lb.duckdb")
+        lb.ingest([runs], tmp_path / "lb.duckdb")  # nothing readable: refused
+    shutil.copytree(run_dir, runs / run_dir.name)
+    report = lb.build_board([runs], tmp_path / "lb.duckdb")
+    assert report.runs == 1 and report.skipped == [(str(junk), f"not a {RESULT_SCHEMA} record (a JSON list, not an object)")]
+
+
+def test_the_runner_records_model_facts_and_the_recipe_origin(run_dir):
+    record = RunRecord.load(run_dir)
+    assert record.model["params"] > 0 and record.model["gflops"] > 0 and record.model["checkpoint"] is None
+    assert {"file", "located", "overrides"} <= set(record.recipe) and record.environment["ferbench_version"]
+    assert list(record.to_json())[-1] == "model"
+
+
+def test_model_is_optional_and_left_out_when_absent(run_dir):
+    data = json.loads((run_dir / RESULT).read_text())
+    del data["model"]
+    record = RunRecord.from_json(data)
+    assert record.model is None and record.to_json() == data and "model" not in json.loads(record.dumps())
+    with pytest.raises(FerbenchError, match="'model' is list, not dict"):
+        RunRecord.from_json({**data, "model": []})
+    assert RunRecord.from_json({**data, "recipe": {**data["recipe"], "reported": [{"value": 1}, {"value": 2}]}}).reported \
+        == [{"value": 1}, {"value": 2}]
