@@ -91,3 +91,52 @@ def test_base_cycle_is_an_error(tmp_path):
     _write(tmp_path / "y.yaml", {"base": "x.yaml"})
     with pytest.raises(RecipeError, match="cycle"):
         load_recipe(tmp_path / "x.yaml")
+
+
+# -- strict YAML, positions, shipped recipes, devices --------------------------------------------------
+def test_errors_name_the_file_line_and_column_that_set_the_key(tmp_path):
+    _write(tmp_path / "base.yaml", MINIMAL)
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base.yaml\ntrain:\n  epochs: 2\n  precision: fp8\n")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(child)
+    assert str(err.value).startswith(f"{child}:4:3: train.precision: 'fp8' is not one of")
+    assert err.value.key == "train.precision"
+    with pytest.raises(RecipeError, match=r"^override 'train.precision=fp9': train.precision: 'fp9' is not one of"):
+        load_recipe(child, ["train.precision=fp9"])
+
+
+def test_strict_yaml_refuses_tags_and_duplicates_and_keeps_positions():
+    from ferbench.train.recipe_yaml import parse_yaml
+
+    src = parse_yaml("train:\n  epochs: 3\naugment:\n  - name: hflip\n", "r.yaml")
+    assert src.data == {"train": {"epochs": 3}, "augment": [{"name": "hflip"}]}
+    assert src.where["train.epochs"] == "r.yaml:2:3" and src.where["augment[0].name"] == "r.yaml:4:5"
+    assert src.locate("augment[0].prob") == "r.yaml:4:5"  # the nearest key that was written
+    for text, message in [("a: !!python/name:os.system\n", "YAML tag !!python/name:os.system is refused"),
+                          ("a: !custom 1\n", "YAML tag !custom is refused"),
+                          ("a: 1\na: 2\n", "r.yaml:2:1: duplicate key 'a'"),
+                          ("- 1\n- 2\n", "a recipe is a mapping"),
+                          ("a: [1\n", "r.yaml:2:1: YAML syntax error")]:
+        with pytest.raises(RecipeError, match=None) as err:
+            parse_yaml(text, "r.yaml")
+        assert message in str(err.value)
+
+
+def test_shipped_recipes_load_by_name_and_unknown_names_suggest_one():
+    assert load_recipe("fer2013_tiny_cnn").model.name == load_recipe(REPO / "recipes" / "fer2013_tiny_cnn.yaml").model.name
+    assert load_recipe("demo/rgb_cnn").name == "rgb_cnn"
+    with pytest.raises(RecipeError, match="did you mean the shipped recipe 'fer2013_tiny_cnn'"):
+        load_recipe("fer2013_tiny_cn.yaml")
+
+
+def test_runtime_device_accepts_cuda_n_and_mps(tmp_path):
+    path = _write(tmp_path / "r.yaml", MINIMAL)
+    for device in ("cpu", "cuda", "cuda:3", "mps", "auto", "CUDA:1"):
+        assert load_recipe(path, [f"runtime.device={device}"]).runtime.device == device.lower()
+    with pytest.raises(RecipeError, match="unknown device 'tpu'"):
+        load_recipe(path, ["runtime.device=tpu"])
+
+
+def test_recipe_module_stays_small():
+    assert len((REPO / "ferbench" / "train" / "recipe.py").read_text().splitlines()) <= 410

@@ -6,14 +6,21 @@ The stages and the choices behind them are described in the ferbench.demo module
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import DemoOptions, run_demo
+    from .. import demo, ui
 
-    run_demo(DemoOptions(out=Path(args.out), subjects=args.subjects, seed=args.seed, epochs=args.epochs,
-                         quick=args.quick, overwrite=args.overwrite))
+    opts = demo.DemoOptions(out=Path(args.out), subjects=args.subjects, seed=args.seed, epochs=args.epochs,
+                            quick=args.quick, overwrite=args.overwrite)
+    if not ui.quiet():
+        demo.run_demo(opts)
+        return 0
+    summary = demo.run_demo(opts, stream=io.StringIO())  # -q: only the verdict and where the leaderboard is
+    print(demo.verdict(summary))
+    print(f"leaderboard: {summary['leaderboard']['html']}")
     return 0
 
 

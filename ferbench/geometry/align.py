@@ -41,7 +41,8 @@ class AlignResult:
 @lru_cache(maxsize=1)
 def _face_mesh():
     """One MediaPipe FaceMesh per process, created on first use."""
-    import mediapipe as mp
+    from ..extras import require
+    mp = require("mediapipe")
 
     return mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
 

@@ -20,7 +20,6 @@ seed/fold/repeat selection (each job carries its own).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import inspect
 import types
@@ -32,17 +31,14 @@ from typing import Any, Callable, Literal
 
 import yaml
 
-from ..errors import FerbenchError
 from ..fingerprint import hash_obj
 from ..metrics import SCALARS
+from .recipe_yaml import COMPONENT_SECTIONS, RecipeError, Source, apply_override, merge, parent_key, read_with_bases
 
-COMPONENT_SECTIONS = ("sampler", "loss", "optimizer", "scheduler")
+__all__ = ["COMPONENT_SECTIONS", "Recipe", "RecipeError", "apply_override", "from_dict", "in_chans", "load_recipe",
+           "merge", "recipe_params", "registry", "resolve_recipe_path"]
 NOT_HASHED = ("name", "description", "reported", "runtime", "data", "seeds", "folds", "repeats", "protocol.manifest")
 METRICS = Literal[SCALARS]  # type: ignore[valid-type]
-
-
-class RecipeError(FerbenchError):
-    """A recipe does not validate."""
 
 
 @dataclass
@@ -143,7 +139,8 @@ class EvalCfg:
 
 @dataclass
 class RuntimeCfg:
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: auto, cpu, cuda, cuda:N or mps (``ferbench.devices``)
+    device: str = "auto"
     #: loader / decode workers; null = min(8, cores)
     workers: int | None = None
     progress: bool = True
@@ -194,14 +191,49 @@ class Recipe:
 
 
 # -- loading --------------------------------------------------------------------------------------
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read a recipe file (following ``base:``), apply ``key=value`` overrides, validate strictly."""
+def resolve_recipe_path(path: str | Path) -> Path:
+    """A recipe file, or the shipped recipe of that name (``fer2013_tiny_cnn``); one-line error otherwise."""
+    from .. import recipes
+
     path = Path(path)
-    raw = merge(Recipe().to_dict(), _read_with_bases(path, seen=()))
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise RecipeError(f"{path} is a folder; give a recipe file, e.g. {path}/<name>.yaml")
+    shipped = recipes.find(str(path))
+    if shipped is not None:
+        return shipped
+    hint = recipes.suggest(str(path))
+    did = f"; did you mean the shipped recipe {hint!r}?" if hint else ""
+    raise RecipeError(f"recipe {str(path)!r} not found: no such file, and no shipped recipe of that name{did} "
+                      f"(list them: ferbench run --list)")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a recipe file (or a shipped recipe by name), following ``base:``; apply ``key=value``
+    overrides; validate strictly. Errors name the file, line and column (or the override) at fault."""
+    path = resolve_recipe_path(path)
+    source = read_with_bases(path)
+    raw = merge(Recipe().to_dict(), source.data)
     raw["name"] = raw["name"] or path.stem
+    set_by: dict[str, str] = {}
     for item in overrides:
-        apply_override(raw, item)
-    return from_dict(raw)
+        set_by[apply_override(raw, item)] = item
+    try:
+        return from_dict(raw)
+    except RecipeError as exc:
+        raise _located(exc, source, set_by) from None
+
+
+def _located(exc: RecipeError, source: Source, set_by: dict[str, str]) -> RecipeError:
+    """The error prefixed with the override or the file position that set its key."""
+    key = exc.key
+    while key:
+        if key in set_by:
+            return RecipeError(f"override {set_by[key]!r}: {exc}", exc.key)
+        key = parent_key(key)
+    where = source.locate(exc.key)
+    return RecipeError(f"{where}: {exc}", exc.key) if where else exc
 
 
 def from_dict(raw: dict[str, Any]) -> Recipe:
@@ -212,61 +244,22 @@ def from_dict(raw: dict[str, Any]) -> Recipe:
     return recipe
 
 
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Apply one ``dotted.key=value`` override (value parsed as YAML) to a raw recipe mapping."""
-    if "=" not in item:
-        raise RecipeError(f"override {item!r} is not key=value")
-    key, text = item.split("=", 1)
-    value = yaml.safe_load(text) if text.strip() else None
-    *parents, last = key.strip().split(".")
-    node = raw
-    for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise RecipeError(f"override {key}: {p} is not a mapping")
-    if last == "name" and parents and parents[-1] in COMPONENT_SECTIONS and node.get("name") != value:
-        node.clear()
-    node[last] = value
-
-
-def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    path = path.resolve()
-    if path in seen:
-        raise RecipeError(f"recipe base cycle: {' -> '.join(map(str, (*seen, path)))}")
-    if not path.is_file():
-        raise RecipeError(f"recipe {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping, got {type(raw).__name__}")
-    base = raw.pop("base", None)
-    if base is None:
-        return raw
-    return merge(_read_with_bases(path.parent / base, (*seen, path)), raw)
-
-
-def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge: mappings key by key, everything else replaced; a component whose name changes is replaced."""
-    out = copy.deepcopy(base)
-    for key, value in child.items():
-        old = out.get(key)
-        renamed = key in COMPONENT_SECTIONS and isinstance(value, dict) and "name" in value and isinstance(old, dict) and old.get("name") != value["name"]
-        if isinstance(old, dict) and isinstance(value, dict) and not renamed:
-            out[key] = merge(old, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 # -- validation -----------------------------------------------------------------------------------
 def _unknown_key(key: str, valid: list[str], where: str) -> RecipeError:
     hint = get_close_matches(key, valid, n=1, cutoff=0.5)
     extra = f"; did you mean {hint[0]!r}?" if hint else ""
-    return RecipeError(f"unknown key {where + key!r}{extra} (valid here: {', '.join(valid)})")
+    return RecipeError(f"unknown key {where + key!r}{extra} (valid here: {', '.join(valid)})", where + key)
+
+
+def _unknown_name(name: str, known: list[str], where: str) -> RecipeError:
+    hint = get_close_matches(name, known, n=1, cutoff=0.5)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    return RecipeError(f"{where}: unknown name {name!r}{extra} (known: {', '.join(known)})", where)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
-        raise RecipeError(f"{where.rstrip('.') or 'recipe'} must be a mapping, got {raw!r}")
+        raise RecipeError(f"{where.rstrip('.') or 'recipe'} must be a mapping, got {raw!r}", where.rstrip(".") or None)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
@@ -275,7 +268,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     required = [f.name for f in dataclasses.fields(cls)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in raw]
     if required:
-        raise RecipeError(f"{where.rstrip('.') or 'recipe'} needs {', '.join(required)}")
+        raise RecipeError(f"{where.rstrip('.') or 'recipe'} needs {', '.join(required)}", where.rstrip(".") or None)
     return cls(**{k: _coerce(v, hints[k], where + k) for k, v in raw.items()})
 
 
@@ -290,20 +283,20 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         return _coerce(value, inner, where)
     if origin is Literal:
         if value not in args:
-            raise RecipeError(f"{where}: {value!r} is not one of {list(args)}")
+            raise RecipeError(f"{where}: {value!r} is not one of {list(args)}", where)
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise RecipeError(f"{where}: expected a list, got {value!r}")
+            raise RecipeError(f"{where}: expected a list, got {value!r}", where)
         return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
     if typ is dict or origin is dict:
         if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+            raise RecipeError(f"{where}: expected a mapping, got {value!r}", where)
         return value
     if typ in (int, float) and not isinstance(value, bool):
         value = _number(value, typ, where)
     if typ in (bool, int, float, str) and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
-        raise RecipeError(f"{where}: expected {typ.__name__}, got {value!r}")
+        raise RecipeError(f"{where}: expected {typ.__name__}, got {value!r}", where)
     return value
 
 
@@ -318,7 +311,7 @@ def _number(value: Any, typ: type, where: str = "") -> Any:
             return float(number)
         if float(number).is_integer():
             return int(number)
-    raise RecipeError(f"{where}: expected {typ.__name__}, got {value!r}")
+    raise RecipeError(f"{where}: expected {typ.__name__}, got {value!r}", where or None)
 
 
 def registry(section: str) -> dict[str, Callable]:
@@ -343,10 +336,10 @@ def recipe_params(factory: Callable) -> dict[str, Any]:
 
 def _check_component(section: str, spec: dict[str, Any], where: str) -> None:
     if not isinstance(spec, dict) or "name" not in spec:
-        raise RecipeError(f"{where} needs a 'name' (one of {', '.join(sorted(registry(section)))})")
+        raise RecipeError(f"{where} needs a 'name' (one of {', '.join(sorted(registry(section)))})", where)
     reg = registry(section)
     if spec["name"] not in reg:
-        raise _unknown_key(str(spec["name"]), sorted(reg), f"{where}.name=")
+        raise _unknown_name(str(spec["name"]), sorted(reg), f"{where}.name")
     allowed = recipe_params(reg[spec["name"]])
     for key, value in spec.items():
         if key == "name":
@@ -358,7 +351,7 @@ def _check_component(section: str, spec: dict[str, Any], where: str) -> None:
             spec[key] = _number(value, type(default), f"{where}.{key}")
     for key, default in allowed.items():  # resolved: every parameter written out
         if default is inspect.Parameter.empty and key not in spec:
-            raise RecipeError(f"{where} ({spec['name']}) needs {key!r}")
+            raise RecipeError(f"{where} ({spec['name']}) needs {key!r}", where)
         spec.setdefault(key, default)
 
 
@@ -375,23 +368,29 @@ _CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
 
 
 def _check_semantics(r: Recipe) -> None:
+    from ..devices import DeviceError, parse_device
+
+    try:
+        r.runtime.device = parse_device(r.runtime.device)
+    except DeviceError as exc:
+        raise RecipeError(f"runtime.device: {exc}", "runtime.device") from None
     if (r.protocol.name is None) == (r.protocol.manifest is None):
         raise RecipeError("protocol: set exactly one of protocol.name (materialise) and protocol.manifest (a file)")
     if r.protocol.name is not None and not r.data.dirs:
-        raise RecipeError("data.dirs is required to materialise protocol.name")
+        raise RecipeError("data.dirs is required to materialise protocol.name", "protocol.name")
     if r.input.channels is not None and r.input.channels not in _CHANNELS[r.input.modality]:
-        raise RecipeError(f"input.channels={r.input.channels} does not fit modality {r.input.modality} (allowed {_CHANNELS[r.input.modality]})")
+        raise RecipeError(f"input.channels={r.input.channels} does not fit modality {r.input.modality} (allowed {_CHANNELS[r.input.modality]})", "input.channels")
     for key in ("epochs", "batch_size", "accum_steps"):
         if getattr(r.train, key) < 1:
-            raise RecipeError(f"train.{key} must be at least 1")
+            raise RecipeError(f"train.{key} must be at least 1", f"train.{key}")
     if not r.seeds:
-        raise RecipeError("seeds must list at least one seed")
+        raise RecipeError("seeds must list at least one seed", "seeds")
     if r.input.normalize == "train" and (r.input.mean is not None or r.input.std is not None):
-        raise RecipeError("input.normalize=train computes mean/std per fold: leave input.mean and input.std null")
+        raise RecipeError("input.normalize=train computes mean/std per fold: leave input.mean and input.std null", "input.normalize")
     if r.hard_samples is not None and (r.hard_samples.epochs < 0 or r.hard_samples.augment_epochs < 1):
-        raise RecipeError("hard_samples: epochs must be at least 0 and augment_epochs at least 1")
+        raise RecipeError("hard_samples: epochs must be at least 0 and augment_epochs at least 1", "hard_samples")
     if r.optimizer["name"] == "sam" and r.train.accum_steps != 1:
-        raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1")
+        raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1", "train.accum_steps")
 
 
 def in_chans(r: Recipe) -> int:

@@ -13,7 +13,8 @@ from .camera import _camera
 @lru_cache(maxsize=1)
 def _open3d():
     try:
-        import open3d
+        from ...extras import require
+        open3d = require("open3d")
     except (ImportError, OSError) as exc:
         warnings.warn(f"open3d unavailable ({exc}); rendering depth with the numpy z-buffer", stacklevel=4)
         return None

@@ -69,7 +69,8 @@ def _pyrender():
     # (the demo, the test suite) imports triton first when it is installed.
     with contextlib.suppress(ImportError):
         import triton  # noqa: F401
-    import pyrender
+    from ...extras import require
+    pyrender = require("pyrender")
 
     return pyrender
 
@@ -78,8 +79,8 @@ def _pyrender():
 def _offscreen(size: int):
     try:
         return _pyrender().OffscreenRenderer(size, size)
-    except ImportError as exc:  # pyrender pins PyOpenGL 3.1.0, whose OSMesa binding lacks what it needs
+    except ImportError as exc:  # an old PyOpenGL (< 3.1.10) lacks the OSMesa binding pyrender needs
         raise RuntimeError(
-            f"pyrender cannot open an OSMesa context ({exc}); install PyOpenGL==3.1.10 after pyrender "
+            f"pyrender cannot open an OSMesa context ({exc}); pip install 'ferbench[3d]' (PyOpenGL >= 3.1.10) "
             "and the system package libosmesa6 (see README)"
         ) from exc
