@@ -8,36 +8,10 @@ from pathlib import Path
 
 
 def summary(data_dir: str | Path) -> dict:
-    """Counts computed by DuckDB over the Parquet shards of a converted dataset."""
-    import duckdb
+    """Counts computed by DuckDB over the Parquet shards of a converted dataset (``ferbench.api.info``)."""
+    from ..api import info
 
-    from ..converted import open_dataset
-    from ..schema import EMOTIONS
-
-    data = open_dataset(data_dir)
-    con = duckdb.connect()
-    con.read_parquet([str(p) for p in data.shard_paths]).create_view("d")
-    per_split = con.execute(
-        "SELECT coalesce(source_split, '<none>'), label, count(*) FROM d GROUP BY ALL ORDER BY 1, 2 NULLS LAST"
-    ).fetchall()
-    distinct, without = con.execute("SELECT count(DISTINCT subject_id), count(*) FILTER (WHERE subject_id IS NULL) FROM d").fetchone()
-    spread = con.execute(
-        "SELECT min(c), median(c), max(c) FROM (SELECT count(*) c FROM d WHERE subject_id IS NOT NULL GROUP BY subject_id)"
-    ).fetchone()
-    table: dict[str, dict[str, int]] = {}
-    for split, label, n in per_split:
-        table.setdefault(split, {})[EMOTIONS[label] if label is not None else "<no label>"] = n
-    return {
-        "card": data.card.to_json(),
-        "legacy_layout": data.legacy,
-        "per_split_class": table,
-        "subjects": {
-            "distinct": distinct,
-            "rows_without_subject": without,
-            "samples_per_subject_min_median_max": list(spread),
-        },
-        "build_report": data.report() or None,
-    }
+    return info(data_dir)
 
 
 def run(args: argparse.Namespace) -> int:

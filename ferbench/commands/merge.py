@@ -8,7 +8,7 @@ from .convert import _options
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..merges import merge
+    from ..api import merge
 
     result = merge(args.name, args.data, args.out, seed=args.seed, overwrite=args.overwrite, **_options(args.param))
     rep = result.report
