@@ -520,9 +520,10 @@ def _describe(fault: Fault) -> str:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    """A bar on a terminal, a line with rate and ETA every 30 s in a log (``ferbench.ui.Progress``)."""
+    from .ui import Progress
 
-    return tqdm(total=total, desc=desc, unit="img", disable=None if enabled else True, mininterval=0.5)
+    return Progress(total, desc, "img", enabled=enabled)
 
 
 __all__ = ["BuildResult", "Report", "convert"]
