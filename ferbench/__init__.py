@@ -34,16 +34,18 @@ _LAZY: dict[str, str] = {
     "load_fold": "ferbench.api",
     "export_fold": "ferbench.api",
     "run": "ferbench.api",
+    "evaluate": "ferbench.api",
+    "load_model": "ferbench.api",
 }
 #: API names that are also submodules (``ferbench.leaderboard``: ingest, rank, render): the name is the
 #: submodule, made callable as the API function of the same name (``fb.leaderboard(runs)``).
-_CALLABLE_MODULES = ("leaderboard",)
+_CALLABLE_MODULES = ("leaderboard", "submit")
 
 # ``open`` is left out so that ``from ferbench import *`` never shadows the builtin.
 __all__ = ["__version__", *(name for name in _LAZY if name != "open"), *_CALLABLE_MODULES]
 
 if TYPE_CHECKING:
-    from .api import convert, export_fold, info, leaderboard, load_fold, load_manifest, merge, open, run, split  # noqa: F401
+    from .api import convert, evaluate, export_fold, info, leaderboard, load_fold, load_manifest, load_model, merge, open, run, split, submit  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

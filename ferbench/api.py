@@ -11,6 +11,9 @@
 ``export_fold``    the same fold as a standard dataset directory or an image-folder tree
 ``run``            train and evaluate a recipe; returns the runs' result records (metrics)
 ``leaderboard``    ingest run results and rank them: one ``Board`` per (protocol, manifest)
+``submit``         score outside predictions (CSV/Parquet) as external runs (``ferbench submit``)
+``evaluate``       inference-only evaluation of a model or callable on a manifest's test folds
+``load_model``     a run's saved model (``model.safetensors``) and its input transform
 =================  ===========================================================================
 
 Heavy modules (pyarrow, datasets, torch) are imported inside the functions, so importing this
@@ -36,7 +39,8 @@ if TYPE_CHECKING:
 PathLike = str | Path
 
 #: ``open`` is public too but left out, so that ``from ferbench.api import *`` never shadows the builtin.
-__all__ = ["convert", "export_fold", "info", "leaderboard", "load_fold", "load_manifest", "merge", "run", "split"]
+__all__ = ["convert", "evaluate", "export_fold", "info", "leaderboard", "load_fold", "load_manifest", "load_model", "merge",
+           "run", "split", "submit"]
 
 
 def _dirs(data_dirs: PathLike | Sequence[PathLike]) -> list[PathLike]:
@@ -201,3 +205,36 @@ def leaderboard(runs: PathLike | Sequence[PathLike] = ("runs",), db: PathLike | 
         lb.ingest(_dirs(runs), db)
     return lb.rank(db, protocol=protocol, manifest=manifest, metric=metric)
 
+
+
+# -- open benchmark -------------------------------------------------------------------------------
+def submit(predictions: PathLike, manifest: PathLike, *, name: str, info: "PathLike | Mapping[str, Any] | None" = None,
+           runs: PathLike = "runs", data_dirs: Sequence[PathLike] | None = None, bootstrap: int = 1000,
+           overwrite: bool = False) -> list["RunRecord"]:
+    """Score a submission file (sample_id, repeat, fold, pred or p_<class>) against ``manifest``'s
+    ground truth and store it as external runs under ``runs`` (one per (repeat, fold)); bad input
+    raises ``FerbenchError`` and writes nothing. ``ferbench.submit.SUBMISSION_SCHEMA`` is the format."""
+    from .submit import submit as _submit
+
+    return _submit(predictions, manifest, name=name, info=None if info is None else (
+        dict(info) if isinstance(info, Mapping) else info), runs=runs, data_dirs=data_dirs, bootstrap=bootstrap,
+        overwrite=overwrite)
+
+
+def evaluate(predict_fn_or_model: Any, manifest: PathLike, *, data_dirs: Sequence[PathLike] | None = None,
+             batch_size: int = 64, device: str = "cpu", name: str | None = None, **kwargs: Any):
+    """Predict every test fold of ``manifest`` with a torch model or a callable (list of PIL images, or a
+    tensor batch after ``transform=``, → (N, classes) probabilities); returns a ``Submission`` (``.table``
+    in the submission format). With ``name`` it is also submitted (``runs=``, ``info=``); ``out=`` writes it."""
+    from .model_io import evaluate as _evaluate
+
+    return _evaluate(predict_fn_or_model, manifest, data_dirs=data_dirs, batch_size=batch_size, device=device,
+                     name=name, **kwargs)
+
+
+def load_model(run_dir: PathLike, device: str = "cpu"):
+    """(model in eval mode, transform) from a run directory's ``model.safetensors`` + ``model.json``;
+    ``transform(PIL image or path)`` is the normalised (C, H, W) tensor the run evaluated on."""
+    from .model_io import load_model as _load_model
+
+    return _load_model(run_dir, device)

@@ -11,7 +11,7 @@ from ferbench import cli
 def test_protocol_and_dataset_listings_take_globs(capsys):
     assert cli.main(["protocols", "ckplus*"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["ckplus", "ckplus6", "ckplus7", "ckplus7n"]
+    assert names == ["ckplus", "ckplus-random-kfold", "ckplus6", "ckplus6-random-kfold", "ckplus7", "ckplus7-random-kfold", "ckplus7n", "ckplus7n-random-kfold"]
     assert cli.main(["datasets", "ck*"]) == 0
     assert capsys.readouterr().out.split()[0] == "ckplus"
 

@@ -41,6 +41,13 @@ class Run:
         return self.record.repeat, self.record.fold, self.record.seed
 
     @property
+    def external(self) -> dict | None:
+        """The submission facts of an external run (``ferbench submit``: name, file SHA-256, declared
+        facts), else None; its recipe's model reads "<model> (external)", which the boards show."""
+        ext = self.record.extra.get("external")
+        return ext if isinstance(ext, dict) else None
+
+    @property
     def entry(self) -> tuple[str, str]:
         return self.record.manifest_hash, self.record.recipe_hash
 

@@ -39,14 +39,18 @@ from .. import __version__
 from ..errors import FerbenchError
 from ..fingerprint import hash_obj
 from ..schema import EMOTIONS
-from . import cross, grouped, official  # noqa: F401  (register the generic protocols)
-from .base import ROLES, LeakageError, Plan, Protocol, all_protocols, class_list, get_protocol, load_inputs, resolve_params
+from . import cross, grouped, official, published  # noqa: F401  (register the generic protocols)
+from .base import ROLES, LeakageError, Plan, Protocol, all_protocols, class_list, load_inputs, resolve_params
+from .published import derived_protocol as get_protocol, materialise_folds, read_folds_file, stated_leakage
 from .manifest import Manifest, ManifestIntegrityError, check_content_hash, content_hash, manifest_table, read_manifest
 from .verify import NEAR_THRESHOLD
 from .verify import verify as _verify  # ``ferbench.protocols.verify`` stays the module
 
-__all__ = ["LeakageError", "Manifest", "ManifestIntegrityError", "check_content_hash", "check_rows", "leakage_seal", "list_protocols",
-           "load_manifest", "materialise", "open_sources", "read_manifest"]
+__all__ = ["LeakageError", "Manifest", "ManifestIntegrityError", "check_content_hash", "check_rows", "declare_leakage", "leakage_seal",
+           "list_protocols", "load_manifest", "materialise", "materialise_folds", "open_sources", "read_folds_file", "read_manifest"]
+
+#: Verdicts of a manifest that leaks on purpose, as its protocol declares (see ``declare_leakage``).
+DECLARED_VERDICTS = ("leaky-published", "exact-duplicates-declared")
 
 
 def list_protocols() -> dict[str, str]:
@@ -86,13 +90,15 @@ def materialise(
         "counts": _counts(plan),
         "notes": plan.notes,
         "ferbench_version": __version__,
+        # an as-published (leaky by design) protocol: a leaderboard shows its board as LEAKY
+        "published": bool(protocol.published),
     }
+    stated = stated_leakage(protocol, params)
+    if protocol.published:
+        meta["leakage_stated"] = stated
     manifest = Manifest(table, meta)
-    leakage = _verify(manifest, near_threshold=near_threshold)
-    if leakage["verdict"] != "clean":
-        if not allow_leakage:
-            raise LeakageError(_leak_message(name, leakage))
-        leakage["verdict"] = "leaky-allowed"
+    leakage = _verify(manifest, near_threshold=near_threshold, list_exact=protocol.allow_exact_duplicates)
+    leakage = declare_leakage(protocol, params, leakage, allow_leakage)
     meta["leakage"] = leakage
     meta["leakage_seal"] = leakage_seal(meta["content_hash"], meta["datasets"], leakage)
     return manifest
@@ -212,6 +218,31 @@ def _derived_label_mismatch(manifest: Manifest, sources: list, sample, canon: np
     return derived & (missing | (planned != canon))
 
 
+def declare_leakage(protocol: Protocol, params: dict[str, Any], leakage: dict[str, Any], allow_leakage: bool = False) -> dict[str, Any]:
+    """The verdict to store, given what the protocol declares about its own leaks:
+
+    * clean → clean;
+    * a published protocol that states its leakage → ``leaky-published`` (subject overlap and
+      duplicates kept, the statement stored as ``stated``; no ``allow_leakage`` needed);
+    * a protocol declaring ``allow_exact_duplicates`` (FER2013's official split), with exact
+      duplicates but no subject overlap → ``exact-duplicates-declared`` (counted; every duplicated
+      test sample listed in ``exact_duplicate_samples``);
+    * otherwise ``leaky-allowed`` with ``allow_leakage``, else ``LeakageError``."""
+    if leakage["verdict"] == "clean":
+        return leakage
+    stated = stated_leakage(protocol, params)
+    if stated:
+        leakage["verdict"] = "leaky-published"
+        leakage["stated"] = stated
+    elif protocol.allow_exact_duplicates and leakage["subject_overlap"] == 0:
+        leakage["verdict"] = "exact-duplicates-declared"
+    elif allow_leakage:
+        leakage["verdict"] = "leaky-allowed"
+    else:
+        raise LeakageError(_leak_message(protocol.name, leakage))
+    return leakage
+
+
 def leakage_seal(content_hash_: str, datasets: list[dict[str, Any]], leakage: dict[str, Any]) -> str:
     """What binds a leakage verdict to the rows and datasets it was computed on."""
     return hash_obj({"content_hash": content_hash_, "fingerprints": sorted(d["fingerprint"] for d in datasets),
@@ -228,12 +259,19 @@ def trust_leakage(manifest: Manifest, sources: list, path: str | Path = "manifes
         verdict = stored.get("verdict")
         if verdict in ("leaky", "leaky-allowed"):
             return stored
-        if verdict == "clean" and meta.get("leakage_seal") == leakage_seal(meta["content_hash"], meta["datasets"], stored):
+        if verdict in ("clean", *DECLARED_VERDICTS) and meta.get("leakage_seal") == leakage_seal(meta["content_hash"], meta["datasets"], stored):
             return stored
     (say or _stderr)(f"manifest {path}: its leakage verdict is not sealed to its rows and datasets; checking for leakage again")
     here = Manifest(manifest.table, {**meta, "datasets": [{**d, "path": str(data.path)} for d, data in zip(meta["datasets"], sources)]})
     threshold = stored.get("near_threshold", NEAR_THRESHOLD) if isinstance(stored, dict) else NEAR_THRESHOLD
-    report = _verify(here, near_threshold=int(threshold))
+    report = _verify(here, near_threshold=int(threshold), list_exact=isinstance(stored, dict) and "exact_duplicate_samples" in stored)
+    if report["verdict"] != "clean":  # a declared leak stays declared; anything else is plain "leaky"
+        try:
+            protocol = get_protocol(meta.get("protocol", ""))
+            params = meta.get("params") or {}
+            report = declare_leakage(protocol, params, report) if str(protocol.version) == str(meta.get("version")) else report
+        except FerbenchError:
+            pass
     report["reverified"] = True
     meta["leakage"] = report
     meta["leakage_seal"] = leakage_seal(meta["content_hash"], meta["datasets"], report)

@@ -92,6 +92,13 @@ class Protocol:
     params: dict[str, Any] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     version: str = "1"
+    #: An "as published" protocol: reproduces a report's own (leaky) split. ``leakage_stated``
+    #: says how it leaks; with it, ``materialise`` keeps the leak (verdict ``leaky-published``).
+    published: bool = False
+    leakage_stated: str = ""
+    #: The protocol's official split is known to hold pixel-identical images across train and
+    #: test (FER2013): they are counted and listed (verdict ``exact-duplicates-declared``), not refused.
+    allow_exact_duplicates: bool = False
 
 
 #: Every protocol, by name: the generic ones register in ``ferbench.protocols``, the

@@ -207,3 +207,37 @@ def draw_subjects(groups: np.ndarray, eligible: np.ndarray, n: int, rng: np.rand
     if n > len(pool):
         raise FerbenchError(f"asked for {n} subjects, only {len(pool)} are eligible")
     return eligible & np.isin(groups, np.sort(rng.choice(pool, n, replace=False)))
+
+
+def sample_kfold(n: int, k: int, seed: int) -> np.ndarray:
+    """Fold 0..k-1 per row of scikit-learn's ``KFold(k, shuffle=True, random_state=seed)`` over
+    ``n`` rows in their given order (sample-level: subjects are ignored, so they leak).
+
+    Same arithmetic as scikit-learn: the indices are shuffled by ``RandomState(seed)``, then cut
+    into k consecutive runs, the first ``n % k`` one longer. Applied to rows sorted by sample_id
+    (ferbench's order), not to the order a reference script listed its files in."""
+    if k < 2:
+        raise FerbenchError(f"k-fold needs k ≥ 2, got {k}")
+    if n < k:
+        raise FerbenchError(f"cannot make {k} folds from {n} samples")
+    idx = np.arange(n)
+    np.random.RandomState(int(seed) % 2**32).shuffle(idx)
+    sizes = np.full(k, n // k, dtype=np.int64)
+    sizes[: n % k] += 1
+    folds = np.empty(n, dtype=np.int64)
+    folds[idx] = np.repeat(np.arange(k), sizes)
+    return folds
+
+
+def sample_holdout(n: int, test_fraction: float, seed: int) -> np.ndarray:
+    """Roles (TRAIN/TEST) of scikit-learn's ``train_test_split(..., test_size=f, shuffle=True,
+    random_state=seed)`` over ``n`` rows in their given order: ``ceil(f * n)`` rows test."""
+    if not 0 < test_fraction < 1:
+        raise FerbenchError(f"test fraction must be in (0, 1), got {test_fraction}")
+    n_test = int(np.ceil(test_fraction * n))
+    if not 0 < n_test < n:
+        raise FerbenchError(f"a {test_fraction:.0%} test split of {n} samples leaves a side empty")
+    perm = np.random.RandomState(int(seed) % 2**32).permutation(n)
+    roles = np.full(n, TRAIN, dtype=np.int8)
+    roles[perm[:n_test]] = TEST
+    return roles

@@ -112,6 +112,17 @@ class Prepared:
     train_counts: np.ndarray  # training samples per class
     stream_workers: int = 0  # DataLoader workers (0 when the store is decoded in memory)
     eval_loaders: dict[str, "Loader"] = field(default_factory=dict)  # val (when the fold has one) and test
+    precision: str = "fp32"  # train.precision as resolved for this device (``loop.resolve_train``; auto → bf16/fp32)
+    channels_last: bool = False  # likewise resolved
+
+    @property
+    def run_recipe(self) -> "Recipe":
+        """The recipe with ``train.precision`` / ``channels_last`` as resolved (``recipe`` keeps what was asked)."""
+        t = self.recipe.train
+        if (t.precision, t.channels_last) == (self.precision, self.channels_last):
+            return self.recipe
+        return dataclasses.replace(self.recipe, train=dataclasses.replace(t, precision=self.precision,
+                                                                           channels_last=self.channels_last))
 
     @property
     def classes(self) -> list[str]:
@@ -175,8 +186,12 @@ def prepare(job: Job, *, device: str | None = None, progress: bool | None = None
     counts = np.bincount(store.labels[idx["train"]], minlength=n_classes)
     loss_name, loss_params = component(recipe.loss)
     loss_fn = LOSSES[loss_name](n_classes, counts.tolist(), **loss_params)
+    from ..train.loop import resolve_train
+
+    run_train = resolve_train(recipe.train, torch.device(device))
     p = Prepared(job, recipe, rank, world, device, progress, t_start, spec, manifest, store, idx, model, loss_fn, counts,
-                 stream_workers=0 if store.cached else workers)
+                 stream_workers=0 if store.cached else workers, precision=run_train.precision,
+                 channels_last=run_train.channels_last)
     p.eval_loaders = {role: p.loader(i, False) for role, i in idx.items() if role != "train"}
     return p
 
@@ -196,7 +211,7 @@ def fit(p: Prepared, *, callbacks: Sequence = ()) -> Fitted:
     from ..train import hard_samples, loop
     from ..train.augment import build_augment
 
-    recipe, job, n_classes = p.recipe, p.job, len(p.classes)
+    recipe, job, n_classes = p.run_recipe, p.job, len(p.classes)
     val_loader = p.eval_loaders.get("val")
     ckpt = p.work / "ckpt"
     result = loop.fit(p.model, p.loader(p.idx["train"], True), val_loader, p.spec, recipe, p.loss_fn,
@@ -238,8 +253,8 @@ def evaluate(p: Prepared, fitted: Fitted) -> Evaluation:
     """Predict the val and test roles with the selected weights (gathered over ranks), then score them."""
     from ..train.evaluate import predict
 
-    logits = {r: predict(p.model, p.eval_loaders[r], p.spec, precision=p.recipe.train.precision,
-                         channels_last=p.recipe.train.channels_last) for r in ("val", "test") if r in p.eval_loaders}
+    logits = {r: predict(p.model, p.eval_loaders[r], p.spec, precision=p.precision,
+                         channels_last=p.channels_last) for r in ("val", "test") if r in p.eval_loaders}
     return score(p.job, p.store, p.idx, logits, p.classes, p.train_counts, fitted.selection)
 
 

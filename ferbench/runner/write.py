@@ -266,8 +266,12 @@ def write_run(p: "Prepared", fitted: "Fitted", ev: "Evaluation") -> Path:
         write_curves(fitted.result.curves, tmp / "curves.csv")
         title = f"{recipe.model.name} · {p.manifest.meta['protocol']} r{job.repeat} f{job.fold} s{job.seed} (test)"
         (tmp / "confusion.png").write_bytes(metrics.confusion_png(np.array(ev.scores["test"]["confusion"]), classes, title))
+        write_curves_png(fitted.result.curves, tmp / "curves.png", title.replace(" (test)", ""))
         if recipe.runtime.keep_weights:
+            from ..model_io import save_model
+
             torch.save(p.model.state_dict(), tmp / "model.pt")
+            save_model(p.model, tmp, recipe.model.name, recipe.model.kwargs, classes, p.spec)
         record.write(tmp)
         os.replace(tmp, job.run_dir)
     except OSError:
@@ -285,3 +289,36 @@ def write_curves(rows: list[dict[str, Any]], path: Path) -> None:
         writer = csv.DictWriter(fh, keys)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_curves_png(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """``curves.png``: every numeric per-epoch series of the curves (losses on the left axis, the rest on the right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "epoch"
+            and any(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for row in rows)]
+    keys = [k for k in keys if not k.endswith(("_per_s", "seconds", "_s", "lr"))] or keys
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    right = ax.twinx()
+    epochs = [row.get("epoch", i) for i, row in enumerate(rows)]
+    for k in keys:
+        xs = [e for e, row in zip(epochs, rows) if isinstance(row.get(k), (int, float))]
+        ys = [row[k] for row in rows if isinstance(row.get(k), (int, float))]
+        (ax if "loss" in k else right).plot(xs, ys, marker="o", markersize=3, label=k,
+                                            linestyle="-" if "loss" in k else "--")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    right.set_ylabel("metric")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    if handles:
+        ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="best")
+    if not rows:
+        ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

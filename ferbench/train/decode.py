@@ -11,16 +11,22 @@ from ..imageio import decode
 from .inputs import InputSpec
 
 
-def decode_color(data: bytes, size: int, channels: int) -> np.ndarray:
-    """(channels, size, size) uint8 from encoded bytes; JPEGs are draft-decoded near the target size."""
+def decode_color(data: bytes, size: int, channels: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(size, size, channels) uint8 (HWC, as the decoder writes it) from encoded bytes, into ``out``
+    when given (e.g. one sample of a batch buffer); JPEGs are draft-decoded near the target size."""
     with Image.open(io.BytesIO(data)) as im:
         mode = "L" if channels == 1 else "RGB"
         im.draft(mode, (size, size))
-        im = im.convert(mode)
+        if im.mode != mode:
+            im = im.convert(mode)
         if im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
         a = np.asarray(im)
-    return np.array(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))  # a writable, contiguous copy
+    a = a.reshape(size, size, channels)
+    if out is None:
+        return a
+    out[...] = a
+    return out
 
 
 def decode_depth(data: bytes, size: int, unit_mm: float, spec: InputSpec) -> np.ndarray:

@@ -46,7 +46,7 @@ class InputSpec:
 
 @dataclass
 class Batch:
-    color: torch.Tensor | None  # uint8 (B, c, H, W)
+    color: torch.Tensor | None  # uint8 (B, c, H, W); channels-last strides when streamed (decoded HWC)
     depth: torch.Tensor | None  # float32 (B, 1, H, W)
     label: torch.Tensor  # int64 (B,)
 
@@ -57,7 +57,8 @@ def to_input(batch: Batch, spec: InputSpec, mean: torch.Tensor, std: torch.Tenso
     """Float model input from a batch: colour /255, depth as decoded, augment, normalise."""
     parts = []
     if batch.color is not None:
-        parts.append(batch.color.float().div_(255))
+        color = batch.color if channels_last else batch.color.contiguous()  # a contiguous model gets contiguous input
+        parts.append(color.float().div_(255))
     if batch.depth is not None:
         parts.append(batch.depth.float())
     x = parts[0] if len(parts) == 1 else torch.cat(parts, 1)

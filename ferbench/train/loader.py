@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 
 class _StreamDataset(torch.utils.data.Dataset):
-    """Decodes whole batches in a loader worker (``__getitems__``), returning ready tensors."""
+    """Decodes whole batches in a loader worker (``__getitems__``), returning ready tensors.
+
+    Images are decoded straight into the batch tensor, allocated (in a worker) in shared memory so
+    that sending it to the main process copies nothing; colour comes as a channels-last (B, c, H, W)
+    view of the decoder's (B, H, W, c) layout."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -30,9 +34,20 @@ class _StreamDataset(torch.utils.data.Dataset):
         return len(self.store)
 
     def __getitems__(self, indices: list[int]) -> tuple[Any, ...]:
-        color, depth = self.store.decode_batch(indices)
-        return (None if color is None else torch.from_numpy(color), None if depth is None else torch.from_numpy(depth),
-                torch.from_numpy(self.store.labels[np.asarray(indices)]))
+        spec, n = self.store.spec, len(indices)
+        shared = torch.utils.data.get_worker_info() is not None
+
+        def buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+            t = torch.empty(shape, dtype=dtype)
+            return t.share_memory_() if shared else t
+
+        s, c = spec.size, spec.color_channels
+        color = buffer((n, s, s, c), torch.uint8) if c else None
+        depth = buffer((n, 1, s, s), torch.float32) if spec.uses_depth else None
+        labels = buffer((n,), torch.int64)
+        self.store.decode_batch(indices, None if color is None else color.numpy(), None if depth is None else depth.numpy())
+        labels.numpy()[:] = self.store.labels[np.asarray(indices, dtype=np.int64)]
+        return None if color is None else color.permute(0, 3, 1, 2), depth, labels
 
 
 def _as_is(batch: Any) -> Any:

@@ -120,6 +120,53 @@ def _result_from_state(state: dict[str, Any]) -> FitResult:
     return FitResult(**{k: v for k, v in state.items() if k in known})
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 on x86; BF16 on arm64), so
+    that bf16 autocast is faster than fp32 rather than emulated."""
+    cpu = getattr(torch._C, "_cpu", None)
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(cpu, probe, None)
+        if check is not None:
+            try:
+                if check():
+                    return True
+            except Exception:  # pragma: no cover - a probe this build does not implement
+                pass
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision a run uses: an explicit one as given; ``auto`` = bf16 autocast where the device
+    computes bf16 natively (a CPU with ``native_bf16_cpu``, a CUDA GPU that supports bf16), fp16 on an
+    older CUDA GPU, else fp32."""
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cpu":
+        return "bf16" if native_bf16_cpu() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def resolve_train(cfg: Any, device: torch.device | str) -> Any:
+    """``cfg`` (a ``TrainCfg``) with ``precision`` resolved (``resolve_precision``); under ``auto`` the
+    model also runs channels-last on a CPU or CUDA device. Explicit settings are kept as they are."""
+    if cfg.precision != "auto":
+        return cfg
+    device = torch.device(device)
+    return dataclasses.replace(cfg, precision=resolve_precision("auto", device),
+                               channels_last=cfg.channels_last or device.type in ("cpu", "cuda"))
+
+
 def _barrier(world: int) -> None:
     if world > 1:
         dist.barrier()
@@ -167,7 +214,10 @@ def fit(
     progress: bool = True,
 ) -> FitResult:
     """Train ``model`` in place for ``recipe.train.epochs`` epochs (or until early stopping)."""
-    cfg, device, rank, world = recipe.train, train.device, train.rank, train.world
+    device, rank, world = train.device, train.rank, train.world
+    cfg = resolve_train(recipe.train, device)
+    if cfg is not recipe.train:
+        recipe = dataclasses.replace(recipe, train=cfg)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     step_model: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model

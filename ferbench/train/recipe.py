@@ -93,7 +93,9 @@ class TrainCfg:
     epochs: int = 10
     batch_size: int = 64
     accum_steps: int = 1
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    #: auto = bf16 autocast + channels-last where the device computes bf16 natively, else fp32 (or fp16
+    #: on an older CUDA GPU), chosen at run time (``loop.resolve_train``) and recorded in the run
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: bool = False
     compile: bool = False
     grad_clip: float | None = None

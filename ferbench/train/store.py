@@ -55,35 +55,46 @@ class Store:
         return self.color is not None or self.depth is not None
 
     def decode_one(self, i: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        color = depth = None
-        if self.spec.color_channels:
-            color = decode_color(_bytes(self.color_bytes, i, "rgb", self.sample_ids), self.spec.size, self.spec.color_channels)
-        if self.spec.uses_depth:
-            raw = _bytes(self.depth_bytes, i, "depth", self.sample_ids)
-            depth = decode_depth(raw, self.spec.size, float(self.depth_unit[i]), self.spec)
-        return color, depth
+        """Decoded uint8 colour (c, H, W) and float32 depth (1, H, W) of one sample (views)."""
+        color, depth = self.decode_batch([i])
+        return None if color is None else color[0], None if depth is None else depth[0]
 
-    def decode_batch(self, indices: Sequence[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Decoded uint8 colour (B, c, H, W) and float32 depth (B, 1, H, W) arrays of some samples."""
-        n, s = len(indices), self.spec.size
-        color = np.empty((n, self.spec.color_channels, s, s), np.uint8) if self.spec.color_channels else None
-        depth = np.empty((n, 1, s, s), np.float32) if self.spec.uses_depth else None
-        for k, i in enumerate(indices):
-            c, d = self.decode_one(int(i))
-            if color is not None:
-                color[k] = c
-            if depth is not None:
-                depth[k] = d
+    def decode_batch(self, indices: Sequence[int], color_out: np.ndarray | None = None,
+                     depth_out: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Decoded uint8 colour (B, c, H, W) and float32 depth (B, 1, H, W) arrays of some samples.
+
+        Colour is decoded straight into one (B, H, W, c) buffer (``color_out`` when given, e.g. shared
+        memory) and returned as its (B, c, H, W) view, i.e. channels-last strides, with no copy between
+        the decoder and the batch; depth goes into ``depth_out`` (B, 1, H, W) when given."""
+        n, s, c = len(indices), self.spec.size, self.spec.color_channels
+        color = depth = None
+        if c:
+            color = np.empty((n, s, s, c), np.uint8) if color_out is None else color_out
+            for k, i in enumerate(indices):
+                decode_color(_bytes(self.color_bytes, int(i), "rgb", self.sample_ids), s, c, out=color[k])
+            color = color.transpose(0, 3, 1, 2)
+        if self.spec.uses_depth:
+            depth = np.empty((n, 1, s, s), np.float32) if depth_out is None else depth_out
+            for k, i in enumerate(indices):
+                raw = _bytes(self.depth_bytes, int(i), "depth", self.sample_ids)
+                depth[k] = decode_depth(raw, s, float(self.depth_unit[int(i)]), self.spec)
         return color, depth
 
     def decode_all(self, workers: int, device: torch.device | str = "cpu") -> None:
-        """Decode every sample once into uint8 / float32 tensors (threads over chunks; PIL releases the GIL)."""
-        chunks = np.array_split(np.arange(len(self)), max(1, -(-len(self) // 256)))
+        """Decode every sample once into uint8 / float32 tensors (threads over chunks, each decoding
+        into its slice of one buffer; PIL releases the GIL), kept contiguous (B, C, H, W)."""
+        n, s, c = len(self), self.spec.size, self.spec.color_channels
+        color = np.empty((n, s, s, c), np.uint8) if c else None
+        depth = np.empty((n, 1, s, s), np.float32) if self.spec.uses_depth else None
+        bounds = np.linspace(0, n, max(1, -(-n // 256)) + 1).astype(int)
+
+        def part(k: int) -> None:
+            a, b = bounds[k], bounds[k + 1]
+            self.decode_batch(range(a, b), None if color is None else color[a:b], None if depth is None else depth[a:b])
+
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            parts = list(pool.map(self.decode_batch, chunks))
-        color = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
-        depth = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
-        self.color = None if color is None else torch.from_numpy(color).to(device)
+            list(pool.map(part, range(len(bounds) - 1)))
+        self.color = None if color is None else torch.from_numpy(color).permute(0, 3, 1, 2).contiguous().to(device)
         self.depth = None if depth is None else torch.from_numpy(depth).to(device)
 
 

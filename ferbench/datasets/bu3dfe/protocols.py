@@ -9,6 +9,11 @@ is in the manifest notes. (The public reference code drew its 60 subjects with a
 random_state and then folded *samples*, not subjects; ferbench folds subjects.)
 
 The full 7-class, 2,500-model benchmark is ``bu3dfe7`` (``grouped.py``).
+
+As published (report 003's reference code), leaky by design and stated so — for reproducing its
+numbers, never for ranking: ``bu3dfe7-published`` (all models, 7 classes, sample-level
+KFold(5, shuffle, seed)) and ``bu3dfe-p1-published`` (P1's 60 subjects × 6 × 2, then a sample-level
+KFold(10, shuffle, seed + r) per repeat), both without a validation set.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import numpy as np
 from ...protocols.base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns, stream
 from ...protocols.grouped import grouped_protocol
 from ...protocols.official import SEVEN, SIX
+from ...protocols.published import kfold_roles, published_protocol
 from ...protocols.kfold import complete_subjects, draw_subjects, group_codes, subject_kfold
 
 INTENSITIES = (3, 4)
 
 
-def _p1(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
+def _p1_rows(inputs: Inputs, seed: int, params: dict[str, Any]):
+    """P1's 720 rows: 6 classes, intensities 3-4, ``subjects`` subjects with all 12 drawn by seed."""
     src = inputs.get("bu3dfe")
     require_columns(src, "intensity")
     t = src.table
@@ -35,7 +42,11 @@ def _p1(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
     cells = labels * 10 + intensity
     eligible = cand & complete_subjects(np.where(cand, groups, -1), cells, len(SIX) * len(INTENSITIES))
     keep = draw_subjects(groups, eligible, params["subjects"], stream(seed, "bu3dfe-p1", "subjects"))
-    rows = plan_rows(src, keep)
+    return plan_rows(src, keep)
+
+
+def _p1(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
+    rows = _p1_rows(inputs, seed, params)
     roles = subject_kfold(rows, params["k"], params["repeats"], lambda r: stream(seed, "bu3dfe-p1", "folds", r), params["val"])
     return Plan(rows, roles, SIX, {"subjects": rows["subject_id"].unique().sort().to_pylist()})
 
@@ -51,3 +62,26 @@ register(
     )
 )
 grouped_protocol("bu3dfe7", "BU-3DFE all 2,500 models, 7 classes, subject-grouped stratified 5-fold", "bu3dfe", SEVEN)
+
+
+def _p1_published(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
+    rows = _p1_rows(inputs, seed, params)
+    return Plan(rows, kfold_roles(rows.num_rows, seed, params), SIX, {"subjects": rows["subject_id"].unique().sort().to_pylist()})
+
+
+published_protocol(
+    "bu3dfe7-published",
+    "BU-3DFE all 2,500 models, 7 classes, sample-level KFold(5, shuffle=True, random_state=seed) as in report 003",
+    "bu3dfe",
+    SEVEN,
+)
+published_protocol(
+    "bu3dfe-p1-published",
+    "BU-3DFE P1 as in report 003: 60 subjects drawn by seed × 6 classes × intensities 3-4 (720 samples), "
+    "sample-level KFold(10, shuffle=True, random_state=seed + repeat)",
+    "bu3dfe",
+    SIX,
+    plan=_p1_published,
+    params={"subjects": 60, "k": 10, "repeats": 1, "val": "none"},
+    columns=("intensity",),
+)

@@ -18,6 +18,10 @@ The CK+48 crop set has only the last 3 frames, so it serves ``ckplus7`` and ``ck
 A sequence shorter than ``last_frames + 1`` frames gives no neutral frame (its first frame is
 one of the last frames); the count is in the manifest notes. Val: ``next-fold`` (the fold after
 the test fold) by default, or ``none``.
+
+Also ``<variant>-random-kfold`` (image-level random 10-fold, as most CK+ repositories do; leaky,
+stated) and ``ferbench split <variant> --folds LIST`` (a published fold list such as Emotion-FAN's
+``CK+_10-fold_sample_IDascendorder_step10.txt``: sequence ids under ``<n>-fold`` headers).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pyarrow.compute as pc
 from ...errors import FerbenchError
 from ...protocols.base import Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, require_columns
 from ...protocols.kfold import fold_roles, group_codes
+from ...protocols.published import random_kfold_protocol
 
 K = 10
 COLUMNS = ("sequence_id", "frame_index", "n_frames", "sequence_label")
@@ -99,3 +104,8 @@ for _name, _classes, _what in (
     ("ckplus6", (1, 2, 3, 4, 5, 6), "last 3 frames, 6 basic emotions (927 images)"),
 ):
     register(Protocol(_name, f"{_DOC}: {_what}", ("ckplus",), ckplus_plan(_classes), dict(PARAMS), COLUMNS))
+
+# The image-level random k-fold most CK+ repositories use (leaky: a subject's frames on both sides),
+# over the rows of each variant; ``ferbench split ckplus --folds FILE`` applies a published list.
+for _name in ("ckplus", "ckplus7", "ckplus7n", "ckplus6"):
+    random_kfold_protocol(_name, k=10)
