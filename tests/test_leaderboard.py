@@ -125,7 +125,8 @@ def test_renderings(runs):
     assert "| 1" in md and r"tiny\_" not in md and "baseline: majority" in md and "baseline: prior" in md
     assert "by subject" in md and "*Method:* " in md and "paired cluster bootstrap" in md
     page = lb.render(boards, "html", db=db)
-    assert page.count("data:image/png;base64,") == 10 and page.count("<div class='cm'>") == 4  # each run's own curves.png and "<table>" in page and "Method: " in page
+    # one curves.png per run (every run writes one) and one confusion matrix per entry
+    assert page.count("data:image/png;base64,") == 10 and page.count("<div class='cm'>") == 4 and "<table>" in page and "Method: " in page
     table = lb.render(boards, "table")
     assert "macro_f1 (%)" in table and "params" in table and "GFLOPs" in table
 
