@@ -182,6 +182,4 @@ def test_an_auto_run_records_the_resolved_precision(tmp_path):
     from ferbench.run_record import RunRecord
 
     env = RunRecord.load(runner.write_run(p, fitted, ev)).environment
-    if env.get("precision") == "auto":
-        pytest.xfail("runner/write.py does not yet record Prepared.precision / channels_last (owned by another change)")
     assert env["precision"] == chosen and env.get("channels_last") is True
