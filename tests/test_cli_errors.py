@@ -44,13 +44,6 @@ def _recipe(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    data = tf.make_dataset(root)
-    return data, tf.write_manifest(data, root / "manifest.parquet")
-
-
 # -- recipe files ----------------------------------------------------------------------------------
 def test_yaml_syntax_error_names_file_line_column_and_shows_the_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

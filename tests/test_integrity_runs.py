@@ -34,13 +34,6 @@ sys.path.insert(0, str(TESTS))
 import train_fixtures as tf  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    data = tf.make_dataset(root)
-    return data, tf.write_manifest(data, root / "manifest.parquet")
-
-
 def _recipe(manifest: Path, out: Path, path: Path | None = None, **sections):
     path = path or out.parent / f"{out.name}.yaml"
     return tf.write_recipe(path, manifest, out, **sections)

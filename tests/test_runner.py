@@ -31,13 +31,6 @@ FILES = {"recipe.yaml", "predictions.parquet", "metrics.json", "curves.csv", "co
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    data = tf.make_dataset(root)
-    return data, tf.write_manifest(data, root / "manifest.parquet")
-
-
-@pytest.fixture(scope="module")
 def e2e(toy, tmp_path_factory):
     """One CLI run of fold 0 through the protocol registry (protocol.name + data.dirs), then ingest."""
     data, _ = toy

@@ -27,13 +27,6 @@ import train_fixtures as tf  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    data = tf.make_dataset(root)
-    return data, tf.write_manifest(data, root / "manifest.parquet")
-
-
-@pytest.fixture(scope="module")
 def trained(toy, tmp_path_factory):
     """All three folds of a tiny recipe (1 epoch, CPU)."""
     data, manifest = toy

@@ -35,13 +35,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import train_fixtures as tf  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    data = tf.make_dataset(root)
-    return data, tf.write_manifest(data, root / "manifest.parquet")
-
-
 # -- losses ---------------------------------------------------------------------------------------------
 def test_focal_loss_matches_a_hand_computed_value():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])

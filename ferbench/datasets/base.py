@@ -216,6 +216,14 @@ class DatasetLoader:
                 if entry.name not in dirnames and self.usable_file(entry, report):
                     yield Path(entry.path)
 
+    def read_scanned(self, rel: str) -> bytes:
+        """``read_raw`` of a file the scan listed: one that has vanished since is a
+        ``missing-image`` fault."""
+        try:
+            return self.read_raw(rel)
+        except FileNotFoundError:
+            raise SampleError("missing-image", "image vanished after the scan", file=rel) from None
+
     def read_raw(self, rel: str, first: int = 1 << 16) -> bytes:
         """The bytes of the raw file at ``rel`` (relative to ``root``), in one ``read`` of
         ``first`` bytes when it is that short. A link ``link_problem`` refuses raises

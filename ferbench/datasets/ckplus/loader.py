@@ -222,10 +222,7 @@ raw/CK+48/                 (or the class folders directly in raw/)
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, item: Item) -> dict[str, Any]:
-        try:
-            data = self.read_raw(item.source)
-        except FileNotFoundError:
-            raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
+        data = self.read_scanned(item.source)
         check_image(data, item.source)
         return {**item.payload, "rgb": image(data, self._stored(item.source))}
 

@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ...errors import SampleError
 from ...imageio import check_image, encode_png
 from ...schema import image
 from ..base import register_dataset, DatasetLoader, Item
@@ -244,10 +243,7 @@ test/{angry,...,surprise}/PublicTest_8514439.jpg, PrivateTest_10131363.jpg
         if item.row is not None:
             return pixel_image(item)
         split, folder, stem, stored = item.payload
-        try:
-            data = self.read_raw(item.source)
-        except FileNotFoundError:
-            raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
+        data = self.read_scanned(item.source)
         check_image(data, item.source)
         return {
             "sample_id": item.sample_id,

@@ -174,10 +174,7 @@ jaffe/  (or jaffedbase/; images also found up to three folders down)
 
     def load(self, item: Item) -> dict[str, Any]:
         p = item.payload
-        try:
-            data = self.read_raw(item.source)
-        except FileNotFoundError:
-            raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
+        data = self.read_scanned(item.source)
         pixels = gray_pixels(data, item.source)
         return {
             "sample_id": item.sample_id,

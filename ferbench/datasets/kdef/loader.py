@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
 
-from ...errors import FerbenchError, SampleError
+from ...errors import FerbenchError
 from ...imageio import check_image
 from ...schema import image, namespaced
 from ..base import DatasetLoader, Item, register_dataset
@@ -209,10 +209,7 @@ KDEF/                      (or the session folders straight in the raw root)
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, item: Item) -> dict[str, Any]:
-        try:
-            data = self.read_raw(item.source)
-        except FileNotFoundError:
-            raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
+        data = self.read_scanned(item.source)
         check_image(data, item.source)
         return {**item.payload, "rgb": image(data, item.source)}
 

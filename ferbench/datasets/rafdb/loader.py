@@ -44,7 +44,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ...errors import SampleError
 from ...imageio import check_image
 from ...schema import image
 from ..base import register_dataset, DatasetLoader, Item, Option, find_dir
@@ -224,10 +223,7 @@ DATASET/
 
     def load(self, item: Item) -> dict[str, Any]:
         split, label_raw, label_source = item.payload
-        try:
-            data = self.read_raw(item.source)
-        except FileNotFoundError:
-            raise SampleError("missing-image", "image vanished after the scan", file=item.source) from None
+        data = self.read_scanned(item.source)
         check_image(data, item.source)
         return {
             "sample_id": item.sample_id,
