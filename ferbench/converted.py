@@ -247,15 +247,15 @@ class OutputError(FerbenchError):
     """An output directory that may not be written (inside the input, not ferbench's, busy)."""
 
 
-def guard_output(out: str | Path, raw: str | Path | None = None) -> None:
-    """Refuse an output that is, holds or sits inside the raw input ``raw`` (links resolved):
-    replacing it would delete the data it is made from. Touches nothing."""
+def guard_output(out: str | Path, raw: str | Path | None = None, what: str = "the raw directory") -> None:
+    """Refuse an output that is, holds or sits inside the input ``raw`` (links resolved; ``what``
+    names it in the message): replacing it would delete the data it is made from. Touches nothing."""
     if raw is None:
         return
     o, r = Path(os.path.realpath(out)), Path(os.path.realpath(raw))
     where = "is" if o == r else "is inside" if o.is_relative_to(r) else "holds" if r.is_relative_to(o) else None
     if where is not None:
-        raise OutputError(f"--out {out} {where} the raw directory {raw}; choose an output directory outside it")
+        raise OutputError(f"--out {out} {where} {what} {raw}; choose an output directory outside it")
 
 
 def check_replaceable(out: Path, overwrite: bool) -> None:

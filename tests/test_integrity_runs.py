@@ -13,8 +13,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ from ferbench.train.recipe import load_recipe
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 import train_fixtures as tf  # noqa: E402
+from kill_points import kill_at, start, kill_when_parked  # noqa: E402
 
 
 def _recipe(manifest: Path, out: Path, path: Path | None = None, **sections):
@@ -281,7 +280,7 @@ def test_run_says_it_resumes_and_from_which_epoch(toy, tmp_path, capsys):
 
 def test_clean_removes_abandoned_partials_and_temp_files_never_a_finished_run(toy, tmp_path, capsys):
     from ferbench.protocols.manifest import host_tag
-    from ferbench.runner.jobs import JobLock
+    from ferbench.file_lock import FileLock
 
     out = tmp_path / "runs"
     recipe = load_recipe(_recipe(toy[1], out, train={"epochs": 2}))
@@ -301,7 +300,7 @@ def test_clean_removes_abandoned_partials_and_temp_files_never_a_finished_run(to
     stale.write_bytes(b"half")
     live = out / "manifests" / f".y.parquet.tmp-{host_tag()}-{os.getpid()}-0123abcd"
     live.write_bytes(b"being written")
-    lock = JobLock(busy.lock_path)
+    lock = FileLock(busy.lock_path)
     assert lock.acquire(blocking=False)  # a running job: its partial is in use
     try:
         before = sorted(p.name for p in out.rglob("*"))
@@ -326,105 +325,6 @@ def test_clean_removes_abandoned_partials_and_temp_files_never_a_finished_run(to
 
 
 # -- 4. killed `split` and `run` ---------------------------------------------------------------------------
-CHILD = r'''
-import os, signal, sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-import train_fixtures  # noqa: F401  (registers toyfer and toy-kfold)
-point, marker, target = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
-argv = sys.argv[5:]
-
-
-def park():
-    marker.write_text(str(os.getpid()))
-    while True:
-        signal.pause()  # parked here until the test kills us
-
-
-if point == "epoch-checkpoint":  # after the first epoch's last.pt is on disk
-    import ferbench.train.loop as loop
-    save = loop._save
-
-    def parked_save(obj, path):
-        save(obj, path)
-        if path.name == loop.LAST and obj["epoch"] == 0:
-            park()
-
-    loop._save = parked_save
-elif point == "rename":  # a finished output complete under its temp name, not yet renamed into place
-    replace = os.replace
-
-    def parked_replace(src, dst, *a, **k):
-        dst = Path(dst)
-        if dst == target or (dst.parent == target and not dst.name.startswith(".")):
-            park()
-        return replace(src, dst, *a, **k)
-
-    os.replace = parked_replace
-elif point == "verify":  # split: the protocol planned, its leakage not yet checked
-    import ferbench.protocols as protocols
-
-    def parked_verify(*a, **k):
-        park()
-
-    protocols._verify = parked_verify
-from ferbench.cli import main
-sys.exit(main(argv))
-'''
-
-
-def _session(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session ``sid``."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                pids.append(int(entry))
-    return pids
-
-
-def _start(tmp_path: Path, point: str, target: Path, argv: list[str]) -> tuple[subprocess.Popen, Path]:
-    """Start ``ferbench argv`` in a child that parks at ``point`` (its own session, so whatever it
-    starts can be found afterwards)."""
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    marker = tmp_path / f"parked-{point}-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen([sys.executable, str(script), str(TESTS), point, str(marker), str(target), *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(TESTS.parent)})
-    return proc, marker
-
-
-def _kill_when_parked(proc: subprocess.Popen, marker: Path, sig: int) -> tuple[int, str]:
-    """Wait until the child is parked, kill it with ``sig``; its exit status and stderr once it and
-    every process it started are gone."""
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert proc.poll() is None, f"child ended before parking: {proc.communicate()[1][-2000:]}"
-            assert time.monotonic() < deadline, "child never parked"
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    deadline = time.monotonic() + 20
-    while _session(proc.pid):  # loader workers notice their parent is gone
-        assert time.monotonic() < deadline, f"orphan processes left: {_session(proc.pid)}"
-        time.sleep(0.1)
-    return proc.returncode, err
-
-
-def _kill_at(tmp_path: Path, point: str, sig: int, target: Path, argv: list[str]) -> tuple[int, str]:
-    return _kill_when_parked(*_start(tmp_path, point, target, argv), sig)
-
 
 def _outputs(run_dir: Path) -> tuple[pa.Table, dict]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -445,13 +345,13 @@ def test_a_killed_run_leaves_nothing_half_done_and_resumes_to_the_same_outputs(t
         out = tmp_path / f"runs{k}"
         recipe_path = _recipe(toy[1], out, train={"epochs": 2}, data={"cache": "stream"})
         cases.append((point, sig, out, recipe_path,
-                      _start(tmp_path, point, out, ["run", str(recipe_path), "--device", "cpu", "--folds", "0"])))
+                      start(tmp_path, point, out, ["run", str(recipe_path), "--device", "cpu", "--folds", "0"])))
     straight_recipe = load_recipe(_recipe(toy[1], tmp_path / "straight", train={"epochs": 2}, data={"cache": "stream"}))
     (straight_dir,) = runner.run_recipe(straight_recipe, folds=[0])  # uninterrupted, meanwhile
     straight = _outputs(straight_dir)
 
     for point, sig, out, recipe_path, (proc, marker) in cases:
-        code, err = _kill_when_parked(proc, marker, sig)
+        code, err = kill_when_parked(proc, marker, sig)
         (job,) = runner.plan(load_recipe(recipe_path), folds=[0])
         where = f"{point}/{signal.Signals(sig).name}"
         assert code == (143 if sig == signal.SIGTERM else -signal.SIGKILL), (where, err[-2000:])
@@ -480,16 +380,16 @@ def test_a_killed_split_leaves_no_half_manifest_and_a_rerun_writes_the_same_byte
     out.parent.mkdir()
     argv = ["split", "toy-kfold", "--data", str(data), "--out", str(out)]
 
-    code, _ = _kill_at(tmp_path, "verify", signal.SIGKILL, out, argv)
+    code, _ = kill_at(tmp_path, "verify", signal.SIGKILL, out, argv)
     assert code == -signal.SIGKILL and list(out.parent.iterdir()) == []
-    code, _ = _kill_at(tmp_path, "rename", signal.SIGKILL, out, argv)
+    code, _ = kill_at(tmp_path, "rename", signal.SIGKILL, out, argv)
     assert code == -signal.SIGKILL and not out.exists()
     (temp,) = out.parent.iterdir()  # the complete temp file, hidden, never the manifest
     assert temp.name.startswith(".m.parquet.tmp-")
 
     old = tf.write_manifest(data, out, seed=1).read_bytes()  # an existing manifest survives a killed overwrite
     assert not temp.exists()  # the dead writer's temp file was removed by the next write
-    code, err = _kill_at(tmp_path, "rename", signal.SIGTERM, out, argv)
+    code, err = kill_at(tmp_path, "rename", signal.SIGTERM, out, argv)
     assert code == 143 and "terminated" in err
     assert [p.name for p in out.parent.iterdir()] == ["m.parquet"] and out.read_bytes() == old
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ferbench.errors import FerbenchError
 from ferbench.run_record import RESULT
 
 sys.path.insert(0, str(Path(__file__).parent))
+from kill_points import kill_at  # noqa: E402
 from test_leaderboard_fakes import fake_run  # noqa: E402
 
 
@@ -160,3 +162,37 @@ def test_markdown_and_html_escape_user_strings(tmp_path):
     page = lb.render(lb.rank(db), "html")
     assert "cnn|v2 &lt;b&gt;" in page and "<b>" not in page.replace("<b>ferbench", "")
     assert lb.md_escape("a_b _c_ [x](y)") == r"a_b \_c\_ [x\](y)"
+
+
+def _board_content(db: Path) -> dict[str, list]:
+    """Every table and view of the board, less the build time."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+        return {n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"').fetchall())) for n in names if n != "board_info"}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_ingest_keeps_the_old_board_and_the_next_one_cleans_up(built, tmp_path, sig):
+    """Killed with the new board complete under its temp name: the old board is untouched (SIGTERM also
+    removes the temp file and says so; SIGKILL leaves it), and the next ingest removes what a dead
+    writer left and lands the same board as an uninterrupted ingest."""
+    runs, db = built
+    fake_run(runs, "late", "l" * 16)
+    before = _digest(db)
+    code, err = kill_at(tmp_path, "rename", sig, db, ["leaderboard", "--runs", str(runs), "--db", str(db)])
+    assert _digest(db) == before
+    leftovers = sorted(p.name for p in db.parent.iterdir() if p.name != db.name)
+    if sig == signal.SIGTERM:
+        assert code == 143 and "terminated (SIGTERM); the board was not changed" in err
+        assert leftovers == []
+    else:
+        assert code == -signal.SIGKILL
+        assert len(leftovers) == 2 and leftovers[0] == ".lb.duckdb.lock" and leftovers[1].startswith(".lb.duckdb.tmp-")
+    assert main(["leaderboard", "--runs", str(runs), "--db", str(db)]) == 0
+    assert sorted(p.name for p in db.parent.iterdir()) == ["lb.duckdb"]
+    straight = tmp_path / "straight" / "lb.duckdb"
+    assert lb.ingest([runs], straight) == 4
+    assert _board_content(db) == _board_content(straight)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections import Counter
 
 import numpy as np
@@ -214,3 +215,17 @@ def test_cli_merge(sources2d, tmp_path, capsys):
     assert "affectnet" in capsys.readouterr().out
     assert read_card(tmp_path / "m").params == {"test_per_class": 2, "val_per_class": 1, "balance_per_class": 0}
     assert main(argv) == 2  # exists, no --overwrite
+
+
+def test_merge_out_may_not_be_hold_or_sit_inside_a_source(sources3d, tmp_path, capsys):
+    """``--out`` on a source (even with --overwrite: a source is ferbench's own directory) would delete
+    the data the merge reads: refused in one line, every source byte-identical."""
+    before = {p: p.read_bytes() for d in sources3d for p in sorted(Path(d).rglob("*")) if p.is_file()}
+    source = Path(sources3d[0])
+    for out in (source, source / "inner", source.parent):
+        argv = ["merge", "global", "--out", str(out), "--overwrite"] + [a for d in sources3d for a in ("--data", str(d))]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "the source dataset" in err[0] and "choose an output directory outside it" in err[0]
+    after = {p: p.read_bytes() for d in sources3d for p in sorted(Path(d).rglob("*")) if p.is_file()}
+    assert after == before

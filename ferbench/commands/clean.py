@@ -103,7 +103,7 @@ def scan(runs: Path) -> list[Entry]:
 def clean(runs: str | Path, dry_run: bool = False) -> list[Entry]:
     """Remove (unless ``dry_run``) what ``scan`` marks; each job's entries go while holding its lock,
     so a job that starts meanwhile keeps its files."""
-    from ..runner.jobs import JobLock
+    from ..file_lock import FileLock
 
     runs = Path(runs)
     entries = scan(runs)
@@ -114,7 +114,7 @@ def clean(runs: str | Path, dry_run: bool = False) -> list[Entry]:
             continue
         m = _JOB_ENTRY.match(entry.path.name)
         if m and entry.path.parent == runs:
-            lock = JobLock(runs / f".{m['name']}.lock")
+            lock = FileLock(runs / f".{m['name']}.lock")
             if not lock.acquire(blocking=False):
                 entry.remove, entry.why = False, "taken by a process that started meanwhile: kept"
                 continue

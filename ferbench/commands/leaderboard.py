@@ -12,13 +12,15 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     from .. import leaderboard as lb
     from ..errors import FerbenchError
+    from ..interrupt import terminate_as_exit
 
     coverage = {"folds": args.folds, "repeats": args.repeats, "seeds": args.seeds}
     if args.no_ingest:
         if any(v is not None for v in coverage.values()) or args.bootstrap is not None:
             raise FerbenchError("--folds/--repeats/--seeds/--bootstrap choose how the board is built: not with --no-ingest")
     else:
-        report = lb.build_board(args.runs, args.db, n_boot=args.bootstrap or lb.MIN_BOOT, **coverage)
+        with terminate_as_exit("the board was not changed; run again"):  # the temp file goes on the way out
+            report = lb.build_board(args.runs, args.db, n_boot=args.bootstrap or lb.MIN_BOOT, **coverage)
         print(f"ingested {report.runs} runs from {', '.join(map(str, args.runs))} into {args.db}")
         for line in report.lines():
             print(line, file=sys.stderr)

@@ -19,9 +19,9 @@ from .convert import _options
 
 def run(args: argparse.Namespace) -> int:
     from ..api import split
-    from ..runner.jobs import terminate_as_exit
+    from ..interrupt import terminate_as_exit
 
-    with terminate_as_exit():  # SIGTERM unwinds: the manifest's temp file is removed on the way out
+    with terminate_as_exit("the previous manifest, if any, is untouched; run again"):  # SIGTERM unwinds: the manifest's temp file is removed on the way out
         if getattr(args, "folds", None):
             manifest = _split_folds(args)
         else:

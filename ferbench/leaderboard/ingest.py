@@ -3,7 +3,8 @@
 Runs never touch the database (DuckDB lets one process hold a file): each run writes its own
 ``result.json``, and ``build_board`` reads them all (``collect``), computes the comparison groups
 and their statistics (``standings``), writes a new database into a temporary sibling and renames it
-over the old one. So an ingest is idempotent, safe while runs finish and beside another ingest, and
+over the old one, holding the lock file ``.<db name>.lock`` (concurrent ingests take turns; a
+killed writer's temp file is removed by the next writer). So an ingest is idempotent, safe while runs finish and beside another ingest, and
 the file can always be deleted and rebuilt. It refuses, leaving everything as it was: a ``--runs``
 folder that does not exist or holds no result, a set of results none of which is readable or none
 of which lies in the coverage asked for (an existing board is never replaced by an empty one), and
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import FerbenchError
+from ..file_lock import FileLock
 from .collect import collect
 from .standings import plan_groups, score_group
 from .tables import rows
@@ -134,9 +136,16 @@ def ingest(runs: Iterable[str | Path], db: str | Path = DEFAULT_DB, **kw: Any) -
 
 
 def _write(db: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(db.with_name(f".{db.name}.lock")):  # one writer at a time; a killed one's lock dies with it
+        for stale in db.parent.glob(f".{db.name}.tmp-*"):  # left by a killed writer: no live writer owns it
+            stale.unlink(missing_ok=True)
+        _write_locked(db, tables)
+
+
+def _write_locked(db: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
     import duckdb
 
-    db.parent.mkdir(parents=True, exist_ok=True)
     tmp = db.with_name(f".{db.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         con = duckdb.connect(str(tmp))

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
+from ..converted import guard_output
 from ..shards import BuildResult, write_dataset
 from ..errors import FerbenchError
 from ..protocols.base import Inputs, Source, load_inputs, resolve_params
@@ -96,6 +97,8 @@ def merge(name: str, data_dirs: list[str | Path], out_dir: str | Path, seed: int
     t0 = time.perf_counter()
     spec = MERGES.get(name)
     params = resolve_params(f"merge {name}", spec.params, params)
+    for source in data_dirs:  # replacing a source would delete the data the merge is made from
+        guard_output(out_dir, source, what="the source dataset")
     inputs = load_inputs(list(data_dirs), spec.columns)
     if set(inputs.sources) != set(spec.sources):
         raise FerbenchError(f"merge {name} needs exactly {list(spec.sources)}; got {sorted(inputs.sources)}")

@@ -27,7 +27,6 @@ Families: ``official`` (dataset splits), ``kfold`` (the subject-grouped stratifi
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -35,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import __version__
+from .. import __version__, ui
 from ..errors import FerbenchError
 from ..fingerprint import hash_obj
 from ..schema import EMOTIONS
@@ -261,7 +260,7 @@ def trust_leakage(manifest: Manifest, sources: list, path: str | Path = "manifes
             return stored
         if verdict in ("clean", *DECLARED_VERDICTS) and meta.get("leakage_seal") == leakage_seal(meta["content_hash"], meta["datasets"], stored):
             return stored
-    (say or _stderr)(f"manifest {path}: its leakage verdict is not sealed to its rows and datasets; checking for leakage again")
+    (say or ui.say)(f"manifest {path}: its leakage verdict is not sealed to its rows and datasets; checking for leakage again")
     here = Manifest(manifest.table, {**meta, "datasets": [{**d, "path": str(data.path)} for d, data in zip(meta["datasets"], sources)]})
     threshold = stored.get("near_threshold", NEAR_THRESHOLD) if isinstance(stored, dict) else NEAR_THRESHOLD
     report = _verify(here, near_threshold=int(threshold), list_exact=isinstance(stored, dict) and "exact_duplicate_samples" in stored)
@@ -276,10 +275,6 @@ def trust_leakage(manifest: Manifest, sources: list, path: str | Path = "manifes
     meta["leakage"] = report
     meta["leakage_seal"] = leakage_seal(meta["content_hash"], meta["datasets"], report)
     return report
-
-
-def _stderr(text: str) -> None:
-    print(text, file=sys.stderr)
 
 
 def _check_plan(protocol: Protocol, plan: Plan) -> None:

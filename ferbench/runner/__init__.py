@@ -22,7 +22,7 @@ interrupted job resumes from there, and says so first (``[<run name>] resuming f
 whose run directory exists is finished and is skipped. Under torchrun every rank runs the same jobs;
 rank 0 writes.
 
-Faults: one process at a time works on a job (``jobs.JobLock``; the lock dies with its process), so
+Faults: one process at a time works on a job (``file_lock.FileLock``; the lock dies with its process), so
 runs of the same recipe into one runs folder from several processes share the work and lose nothing:
 ``run_recipe`` first runs the jobs nobody else holds, then waits for the others and takes over any
 whose holder died. SIGTERM ends a run like an exception (temporary files removed, checkpoints kept);
@@ -39,12 +39,14 @@ from pathlib import Path
 from typing import Sequence
 
 from ..run_record import RESULT, RESULT_SCHEMA, RunRecord
-from .jobs import Job, JobLock, code_version, manifest_path, plan, resolve_paths, terminate_as_exit
+from ..file_lock import FileLock
+from ..interrupt import terminate_as_exit
+from .jobs import Job, code_version, manifest_path, plan, resolve_paths
 from .steps import Evaluation, Fitted, Prepared, dist_context, evaluate, fit, input_spec, prepare
 from .write import environment, make_record, write_run
 
 __all__ = [
-    "RESULT", "RESULT_SCHEMA", "Evaluation", "Fitted", "Job", "JobLock", "Prepared", "RunRecord", "code_version", "dist_context",
+    "RESULT", "RESULT_SCHEMA", "Evaluation", "Fitted", "Job", "Prepared", "RunRecord", "code_version", "dist_context",
     "environment", "evaluate", "fit", "input_spec", "make_record", "manifest_path", "plan", "prepare", "resolve_paths",
     "resume_point", "run_job", "run_recipe", "terminate_as_exit", "write_run",
 ]
@@ -66,7 +68,7 @@ def run_job(job: Job, *, device: str | None = None, callbacks: Sequence = (), pr
 
 def _run_locked(job: Job, device: str | None, callbacks: Sequence, progress: bool | None, wait: bool) -> Path | None:
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    lock = JobLock(job.lock_path) if rank == 0 else None
+    lock = FileLock(job.lock_path) if rank == 0 else None
     if lock is not None and not lock.acquire(blocking=False):
         if not wait:
             return None

@@ -8,22 +8,17 @@ leakage verdict), the dataset fingerprints, the code version, and (repeat, fold,
 differently edited manifests never share a job id. Its run directory is
 ``<out_dir>/<model>-r<repeat>-f<fold>-s<seed>-<key>/``.
 
-``JobLock``: one process at a time works on a job (``<out_dir>/.<run name>.lock``, an ``flock``
+One process at a time works on a job (``<out_dir>/.<run name>.lock``, a ``file_lock.FileLock``
 released when the process ends, however it ends); ``ferbench clean`` leaves a locked job's partial
 folder alone.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import signal
-import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from .. import __version__
 from ..errors import FerbenchError
@@ -66,59 +61,6 @@ class Job:
 
     def finished(self) -> bool:
         return (self.run_dir / RESULT).is_file()
-
-
-class JobLock:
-    """An exclusive ``flock`` on a lock file (``Job.lock_path``); released (and the file removed) by
-    ``release``, or by the kernel when the process dies. ``acquire(blocking=False)`` returns False
-    when another process holds it. Without ``fcntl`` (not POSIX) it always succeeds."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.fd: int | None = None
-
-    def acquire(self, blocking: bool = True) -> bool:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            except BaseException:
-                os.close(fd)
-                raise
-            # the holder before us may have removed the file: then we hold a lock nobody else sees
-            try:
-                st, now = os.fstat(fd), os.stat(self.path)
-                same = (st.st_ino, st.st_dev) == (now.st_ino, now.st_dev)
-            except FileNotFoundError:
-                same = False
-            if same:
-                self.fd = fd
-                return True
-            os.close(fd)
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        try:
-            self.path.unlink(missing_ok=True)
-        finally:
-            os.close(self.fd)
-            self.fd = None
-
-    def __enter__(self) -> "JobLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 def code_version(model_name: str) -> str:
@@ -233,23 +175,3 @@ def check_leakage(recipe, meta: dict[str, Any]) -> None:
             f"the manifest's leakage verdict is {verdict!r}; set protocol.allow_leakage=true to run it anyway "
             "(its results are flagged on the leaderboard)"
         )
-
-
-@contextlib.contextmanager
-def terminate_as_exit() -> Iterator[None]:
-    """Within the block (main thread only), SIGTERM raises ``SystemExit(143)``, so ``finally`` clauses
-    run (temporary files removed, locks released) instead of the process vanishing mid-write."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-        print("ferbench: terminated (SIGTERM); run again to resume", file=sys.stderr)
-        raise SystemExit(128 + signum)
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
