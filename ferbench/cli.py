@@ -22,7 +22,7 @@ from .version import version_string
 
 #: Sub-command modules, in the order ``ferbench --help`` lists them. Each defines
 #: ``register(subparsers)`` which adds its parser and sets ``func`` (args -> exit code).
-COMMANDS = ("demo", "datasets", "convert", "info", "merge", "protocols", "split", "verify", "models", "run", "sweep", "recipe_schema", "clean", "leaderboard", "bench", "synth", "export_fold", "submit", "export", "predict")
+COMMANDS = ("demo", "datasets", "convert", "info", "merge", "protocols", "split", "verify", "models", "run", "sweep", "recipe_schema", "clean", "leaderboard", "reproductions", "bench", "synth", "export_fold", "submit", "export", "predict", "analyse")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ features live in extras (see pyproject.toml):
   and pyrender with PyOpenGL (``bu3dfe -o rgb=render``: the textured F3D mesh through OSMesa);
 * ``align``: mediapipe 0.10.14 (``align=true``: eye-corner roll alignment), Python 3.11 and 3.12 only;
 * ``ray``: the Ray executor of ``ferbench sweep``;
+* ``analyse``: scikit-learn (the t-SNE of ``ferbench analyse``);
 * ``all``: every extra above; ``test``: ``all`` plus what the test suite needs.
 
 ``require(module)`` imports a module at the place a feature needs it; when the module is missing it
@@ -31,6 +32,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "OpenGL": ("3d", "textured rendering (bu3dfe -o rgb=render)"),
     "mediapipe": ("align", "face alignment (-o align=true)"),
     "ray": ("ray", "the Ray executor (ferbench sweep --executor ray)"),
+    "sklearn": ("analyse", "t-SNE (ferbench analyse)"),
 }
 #: Debian/Ubuntu packages a module needs at import time (its shared libraries)
 SYSTEM_PACKAGES = {"open3d": "libusb-1.0-0", "pyrender": "libosmesa6", "OpenGL": "libosmesa6"}
@@ -54,7 +56,7 @@ def require(module: str, extra: str | None = None, feature: str | None = None) -
     the extra to install (``extra`` and ``feature`` default to the table above)."""
     top = module.split(".")[0]
     known_extra, known_feature = EXTRAS.get(top, (None, None))
-    extra, feature = extra or known_extra, feature or known_feature or f"this feature"
+    extra, feature = extra or known_extra, feature or known_feature or "this feature"
     limit = PYTHON_LIMITS.get(top)
     try:
         return importlib.import_module(module)

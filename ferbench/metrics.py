@@ -19,7 +19,7 @@ clusters, so differences between systems come with an interval (``percentile``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -142,21 +142,29 @@ def cluster_confusions(clusters: np.ndarray, y_true: np.ndarray, y_pred: np.ndar
 Cell = tuple[np.ndarray, np.ndarray]  # (cluster ids (K,), per-cluster confusion matrices (K, C, C))
 
 
+def scalar_values(cms: np.ndarray) -> np.ndarray:
+    """The SCALARS of a stack of confusion matrices (..., C, C) → (..., len(SCALARS))."""
+    sc = scores(cms)
+    return np.stack([sc[s] for s in SCALARS], -1)
+
+
 def cell_bootstrap(systems: Sequence[Sequence[Cell]], n_boot: int = 1000, seed: int = 0,
-                   weights: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
+                   weights: Sequence[Sequence[float] | None] | None = None,
+                   measure: Callable[[np.ndarray], np.ndarray] = scalar_values) -> np.ndarray:
     """Paired cluster bootstrap of the mean-over-runs metrics of several systems.
 
     ``systems[k]`` lists system k's cells (one per run). Every resample draws the clusters of all
     cells (their union) with replacement, once, and rescores every cell of every system with those
     weights; a system's statistic is the mean of its cells' metrics (a cell whose clusters were all
     left out of a resample does not count in it). ``weights[k]``, when given, weighs system k's cells
-    in that mean (a cell standing for several identical runs). Returns (n_boot, n_systems, len(SCALARS))."""
+    in that mean (a cell standing for several identical runs). ``measure`` maps confusion matrices
+    (..., C, C) to the statistics (..., M), by default the SCALARS. Returns (n_boot, n_systems, M)."""
     union = np.unique(np.concatenate([ids for cells in systems for ids, _ in cells]))
     n, c = len(union), systems[0][0][1].shape[-1]
     flat = [[(np.searchsorted(union, ids), cm.reshape(len(ids), c * c)) for ids, cm in cells] for cells in systems]
     mult = [np.ones(len(cells)) if weights is None or weights[k] is None else np.asarray(weights[k], dtype=np.float64)
             for k, cells in enumerate(systems)]
-    out = np.full((n_boot, len(systems), len(SCALARS)), np.nan)
+    out = np.full((n_boot, len(systems), measure(np.zeros((c, c))).shape[-1]), np.nan)
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, 5_000_000 // max(n, max(map(len, systems)) * c * c, 1)))
     for start in range(0, n_boot, chunk):
@@ -165,17 +173,16 @@ def cell_bootstrap(systems: Sequence[Sequence[Cell]], n_boot: int = 1000, seed: 
         for k, cells in enumerate(flat):
             m = np.stack([w[:, pos] @ cm for pos, cm in cells]).reshape(len(cells), b, c, c)
             valid = (m.sum((2, 3)) > 0) * mult[k][:, None]  # (cells, b): the weight of each cell that counts
-            sc = scores(m)
-            values = np.stack([sc[s] for s in SCALARS], -1)  # (cells, b, metrics)
+            values = measure(m)  # (cells, b, metrics)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[start:start + b, k] = (values * valid[..., None]).sum(0) / valid.sum(0)[:, None]
     return out
 
 
-def cell_means(cells: Sequence[Cell], weights: Sequence[float] | None = None) -> np.ndarray:
-    """The point estimate ``cell_bootstrap`` resamples: each metric's (weighted) mean over the cells (len(SCALARS),)."""
-    sc = scores(np.stack([cm.sum(0) for _, cm in cells]))
-    return np.average(np.stack([sc[s] for s in SCALARS], 1), axis=0, weights=weights)
+def cell_means(cells: Sequence[Cell], weights: Sequence[float] | None = None,
+               measure: Callable[[np.ndarray], np.ndarray] = scalar_values) -> np.ndarray:
+    """The point estimate ``cell_bootstrap`` resamples: each statistic's (weighted) mean over the cells (M,)."""
+    return np.average(measure(np.stack([cm.sum(0) for _, cm in cells])), axis=0, weights=weights)
 
 
 def percentile(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | tuple[None, None]:

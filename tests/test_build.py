@@ -12,9 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ferbench.build import convert
-
-from ferbench.converted import REPORT_FILE as BUILD_REPORT, CARD_FILE as DATASET_CARD, read_card, read_table
-
+from ferbench.converted import REPORT_FILE as BUILD_REPORT, read_card, read_table
 from ferbench.synth import SYNTHETIC_MARKER
 from ferbench.datasets import DatasetLoader, Item, register_dataset
 from ferbench.errors import ConversionError, DatasetNotFoundError, FerbenchError, SampleError

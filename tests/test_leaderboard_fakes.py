@@ -38,7 +38,8 @@ def fake_run(runs: Path, name: str, recipe_hash: str, *, fold: int = 0, seed: in
              accuracy: float = 0.9, pred: np.ndarray | None = None, n_folds: int = 3, n_repeats: int = 1,
              manifest: str = MANIFEST, created_at: str = "2024-01-01T00:00:00+00:00", reported: Any = None,
              train_counts: Sequence[int] = (5, 4, 3), datasets: Sequence[str] | None = None, run_id: str | None = None,
-             synthetic: bool = False, subjects: bool = True, model: dict | None = None, **recipe: Any) -> Path:
+             synthetic: bool = False, subjects: bool = True, model: dict | None = None, published: bool = False,
+             **recipe: Any) -> Path:
     """Write one run directory (``result.json`` + ``predictions.parquet``) under ``runs``; returns it."""
     truth, subj, ids = fold_truth(fold)
     if pred is None:
@@ -56,7 +57,8 @@ def fake_run(runs: Path, name: str, recipe_hash: str, *, fold: int = 0, seed: in
                 "channels": 3, "pretrained": False, "eval": {"bootstrap": 100, "ci": 0.95}, "reported": reported,
                 **recipe},
         protocol={"name": "toy", "version": "1", "manifest_hash": manifest, "seed": 0, "params": {}, "n_folds": n_folds,
-                  "n_repeats": n_repeats, "classes": CLASSES, "leakage": {"verdict": "clean"}},
+                  "n_repeats": n_repeats, "classes": CLASSES, "published": published,
+                  "leakage": {"verdict": "leaky-published" if published else "clean"}},
         repeat=repeat, fold=fold, seed=seed,
         datasets=[{"name": "toyfer", "fingerprint": "f" * 16, "synthetic": synthetic, "num_rows": 100}],
         code_version="0.1.0+test", metrics=scores,

@@ -18,7 +18,7 @@ from ferbench.train.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
 import train_fixtures as tf  # noqa: E402
-from test_leaderboard_fakes import fake_run  # noqa: E402
+from test_leaderboard_fakes import CLASSES, fake_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,8 @@ def test_a_recipe_without_a_file_says_so(toy, tmp_path):
 
 def test_several_reported_figures_with_measured_delta_and_notes(tmp_path):
     reported = [{"value": 60.0, "metric": "accuracy", "role": "test", "source": "report 9, Table 1", "notes": "one run"},
-                {"value": 50.0, "metric": "macro_f1", "role": "test", "source": "report 9, Table 2", "notes": "macro"}]
+                {"value": 50.0, "metric": "macro_f1", "role": "test", "source": "report 9, Table 2", "notes": "macro"},
+                {"value": 70.0, "metric": f"recall:{CLASSES[1]}", "role": "test", "source": "report 9, Table 3"}]
     runs = tmp_path / "runs"
     for fold in range(3):
         fake_run(runs, "rep", "r" * 16, fold=fold, reported=reported)
@@ -112,6 +113,9 @@ def test_several_reported_figures_with_measured_delta_and_notes(tmp_path):
     acc = 100 * sum(m["accuracy"] for m in measured) / 3
     assert rows["accuracy"]["measured"] == pytest.approx(acc) and rows["accuracy"]["delta"] == pytest.approx(acc - 60)
     assert rows["macro_f1"]["reported"] == 50.0 and rows["macro_f1"]["notes"] == "macro"
+    recall = 100 * sum(m["per_class_recall"][CLASSES[1]] for m in measured) / 3  # a per-class figure
+    per_class = rows[f"recall:{CLASSES[1]}"]
+    assert per_class["measured"] == pytest.approx(recall) and per_class["n_runs"] == 3
     text = lb.render([board], "table")
     assert "Reported vs reproduced" in text and "report 9, Table 2" in text and "one run" in text
     assert f"60.00 vs {acc:.2f} accuracy (test); 50.00 vs" in text

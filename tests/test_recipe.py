@@ -41,6 +41,10 @@ def test_defaults_fill_and_name_from_file(tmp_path):
         ({**MINIMAL, "input": {"modality": "depth", "channels": 3}}, "does not fit modality"),
         ({"protocol": {}}, "exactly one of protocol.name"),
         ({"protocol": {"name": "fer2013"}}, "data.dirs is required"),
+        ({**MINIMAL, "reported": {"value": 50, "metric": "acuracy"}}, "reported.metric: 'acuracy' is not one of"),
+        ({**MINIMAL, "reported": [{"value": 50}, {"value": 40, "metric": "recall"}]}, "reported[1].metric: 'recall'"),
+        ({**MINIMAL, "reported": [{"value": 50}, {"value": 51}]}, "reported[1]: a second figure for accuracy on test"),
+        ({**MINIMAL, "reported": [{"metric": "f1:anger"}]}, "reported[0] needs value"),
     ],
 )
 def test_invalid_recipes_name_the_problem(raw, message):
@@ -140,3 +144,12 @@ def test_runtime_device_accepts_cuda_n_and_mps(tmp_path):
 
 def test_recipe_module_stays_small():
     assert len((REPO / "ferbench" / "train" / "recipe.py").read_text().splitlines()) <= 410
+
+
+def test_reported_is_one_figure_or_a_list():
+    one = from_dict({**MINIMAL, "reported": {"value": 50, "source": "Paper, Tab. 1"}})
+    assert [(f.value, f.metric, f.role) for f in one.figures()] == [(50.0, "accuracy", "test")]
+    several = from_dict({**MINIMAL, "reported": [{"value": 50}, {"value": 40.5, "metric": "f1:anger", "role": "val"}]})
+    assert [(f.value, f.metric, f.role) for f in several.figures()] == [(50.0, "accuracy", "test"), (40.5, "f1:anger", "val")]
+    assert from_dict(MINIMAL).figures() == []
+    assert one.hash() == several.hash() == from_dict(MINIMAL).hash()  # documentation, not hashed

@@ -98,7 +98,8 @@ def test_there_is_a_recipe_per_published_experiment():
     for path in RECIPES:
         recipe = load_recipe(path)
         if path.stem in expected:
-            assert recipe.reported is not None and recipe.reported.source.startswith("report 00"), path.name
+            figures = recipe.figures()
+            assert figures and all(f.source.startswith("report 00") for f in figures), path.name
         # what the CI run below replaces must exist too: the protocol and its parameters, the model and its input
         protocol = get_protocol(recipe.protocol.name)
         resolve_params(path.name, protocol.params, recipe.protocol.params)
@@ -116,8 +117,9 @@ def test_recipe_validates_and_takes_one_step_per_phase(path, toy, steps):
     assert len(epochs) == (3 if recipe.hard_samples is not None else 1)
     assert steps[0] - before == len(epochs)  # one optimiser step per epoch, i.e. per training phase
     assert record["recipe"]["model"] == recipe.model.name and record["metrics"]["test"]["accuracy"] >= 0
-    if recipe.reported is not None:
-        assert record["recipe"]["reported"]["value"] == recipe.reported.value
+    reported = record["recipe"]["reported"] or []
+    reported = [reported] if isinstance(reported, dict) else reported
+    assert [(r["value"], r["metric"]) for r in reported] == [(f.value, f.metric) for f in recipe.figures()]
 
 
 def test_leaderboard_shows_reported_beside_measured(toy, tmp_path):
@@ -134,5 +136,7 @@ def test_leaderboard_shows_reported_beside_measured(toy, tmp_path):
     (run,) = [p for p in (out / "affectnet8_mcct7").iterdir() if (p / "result.json").exists()]
     measured = 100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
     assert f"55.54 vs {measured:.2f} accuracy (test)" in text
+    sam = [r for r in board.reported if r["recipe_name"] == "avfer_vit_b16_sam"]  # report 002: 28 figures
+    assert len(sam) == 28 and {"weighted_f1", "precision:contempt", "f1:surprise"} <= {r["metric"] for r in sam}
     md = leaderboard.render([board], "md")
     assert "66.34 vs" in md and "accuracy (val)" in md  # report 004's figure is a validation accuracy

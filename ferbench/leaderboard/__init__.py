@@ -10,19 +10,23 @@ export table / Markdown / HTML.
 * ``tables``: the per-run rows (metrics, per-class and per-source scores, confusion, model facts,
   recipe origins, reported figures, environment);
 * ``ingest``: the atomic rebuild of the database (``schema.sql``, ``views.sql``: package data);
-* ``board``: the boards read back (``rank``); ``render``: text, Markdown (escaped) and HTML.
+* ``reproduce``: each published figure reported, reproduced as published and honestly, with both gaps
+  (table ``reproductions``);
+* ``board``: the boards read back (``rank``, ``reproductions``); ``render``: text, Markdown (escaped)
+  and HTML (``page``, ``drill``, ``html_parts``).
 
 Views users can query: ``leaderboard``, ``baseline_scores``, ``per_fold``, ``per_class``,
-``per_source``, ``confusion_matrix``, ``reported_vs_measured``, ``entries``, ``entry_names``.
+``per_source``, ``confusion_matrix``, ``reported_vs_measured``, ``entries``, ``entry_names``; table
+``reproductions``.
 """
 
 from __future__ import annotations
 
-from .board import DEFAULT_METRIC, SHOWN, Board, rank
+from .board import DEFAULT_METRIC, SHOWN, Board, rank, reproductions
 from .collect import find_results
 from .ingest import DEFAULT_DB, FORMAT, MIN_BOOT, IngestReport, build_board, ingest, is_board, method, sql
 from .render import md_escape, render, render_html, render_text
 
 __all__ = ["DEFAULT_DB", "DEFAULT_METRIC", "FORMAT", "SHOWN", "Board", "IngestReport", "MIN_BOOT", "build_board",
            "find_results", "ingest", "is_board", "md_escape", "method", "rank", "render", "render_html", "render_text",
-           "sql"]
+           "reproductions", "sql"]

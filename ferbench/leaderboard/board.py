@@ -97,6 +97,24 @@ def rank(db: str | Path = DEFAULT_DB, protocol: str | None = None, manifest: str
         con.close()
 
 
+def reproductions(db: str | Path = DEFAULT_DB) -> list[dict[str, Any]]:
+    """The board's ``reproductions`` rows (``reproduce.reproduction_rows``: each published figure of a
+    recipe reported, reproduced as published and honestly, with both gaps)."""
+    import duckdb
+
+    if not Path(db).is_file():
+        raise FerbenchError(f"no leaderboard database at {db}: run `ferbench leaderboard --runs RUNS_DIR` first")
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        raise FerbenchError(f"{db} is not a ferbench board ({' '.join(str(exc).split())})") from None
+    try:
+        _info(con, db)
+        return _dicts(con.execute("SELECT * FROM reproductions ORDER BY recipe_name, metric, role"))
+    finally:
+        con.close()
+
+
 def _info(con, db) -> dict[str, Any]:
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "board_info" not in tables:

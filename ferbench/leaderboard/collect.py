@@ -108,6 +108,11 @@ def collect(runs: Iterable[str | Path]) -> Collected:
             continue
         by_id[run.record.run_id] = run
     out.runs = list(by_id.values())
+    on_test = sorted({(r.record.manifest_hash, r.record.recipe.get("name") or "?") for r in out.runs
+                      if r.record.selection.get("rule") == "on_test"})
+    out.notes += [(m, "selected-on-test", f"SELECTED ON TEST: {name} picks its epoch on the test fold "
+                                          "(train.select=on_test, as its publication did): its score is optimistic")
+                  for m, name in on_test]
     return out
 
 

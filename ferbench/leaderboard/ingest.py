@@ -25,10 +25,11 @@ from typing import Any, Iterable, Sequence
 from ..errors import FerbenchError
 from ..file_lock import FileLock
 from .collect import collect
+from .reproduce import reproduction_rows
 from .standings import plan_groups, score_group
 from .tables import rows
 
-FORMAT = "ferbench-board/2"
+FORMAT = "ferbench-board/3"
 DEFAULT_DB = Path("leaderboard") / "ferbench.duckdb"
 MIN_BOOT = 1000
 
@@ -111,6 +112,7 @@ def build_board(runs: Iterable[str | Path], db: str | Path = DEFAULT_DB, *, fold
         raise FerbenchError(f"no run of {', '.join(map(str, runs))} lies in the coverage asked for (folds {folds}, "
                             f"repeats {repeats}, seeds {seeds}): nothing to show; the board was not changed")
     tables = rows(found.runs)
+    tables["reproductions"] = reproduction_rows(found.runs, n_boot=n_boot, level=level, seed=seed)
     for t in ("groups", "group_runs", "standings"):
         tables[t] = []
     for group in groups:

@@ -55,12 +55,20 @@ def _vs_baseline(e: dict[str, Any]) -> str:
     return f"{word}: {diff}"
 
 
+#: published figures shown in an entry's row; the rest are in the reported-vs-measured table
+ROW_FIGURES = 3
+
+
 def _vs(e: dict[str, Any]) -> str:
-    """"55.54 vs 53.20 accuracy (test)": each published figure beside the measured mean of the same metric and role."""
+    """"55.54 vs 53.20 accuracy (test)": each published figure beside the measured mean of the same metric
+    and role (the headline scalars first; past ``ROW_FIGURES``, a count pointing to the full table)."""
+    figures = sorted(e.get("reported", []), key=lambda r: ":" in r["metric"])  # stable: the recipe's order
     parts = []
-    for r in e.get("reported", []):
+    for r in figures[:ROW_FIGURES]:
         measured = "—" if r["measured"] is None else f"{r['measured']:.2f}"
         parts.append(f"{r['reported']:.2f} vs {measured} {r['metric']} ({r['role']})")
+    if len(figures) > ROW_FIGURES:
+        parts.append(f"{len(figures) - ROW_FIGURES} more in the reported-figures table")
     return "; ".join(parts) or "—"
 
 
@@ -152,7 +160,7 @@ def _notes(board: Board) -> list[str]:
 
 
 def _warning(note: str) -> bool:
-    return note.startswith(("SYNTHETIC", "LEAKAGE"))
+    return note.startswith(("SYNTHETIC", "LEAKAGE", "SELECTED ON TEST"))
 
 
 def _title(board: Board) -> str:

@@ -2,7 +2,7 @@
 -- `ferbench leaderboard` (never written by a run), so it can always be deleted and rebuilt.
 -- Fractions are in [0, 1] unless a column says percent.
 
--- what this file is: key 'format' = 'ferbench-board/2' (a file without it is never overwritten),
+-- what this file is: key 'format' = 'ferbench-board/3' (a file without it is never overwritten),
 -- and how the board was built (coverage asked for, bootstrap method and parameters)
 CREATE TABLE board_info (
     key    VARCHAR PRIMARY KEY,
@@ -31,7 +31,7 @@ CREATE TABLE runs (
     n_train         INTEGER,
     n_val           INTEGER,
     n_test          INTEGER,
-    selection       VARCHAR,               -- "best" (on the val role) or "last"
+    selection       VARCHAR,               -- "best" (on the val role), "on_test" (as published) or "last"
     selected_epoch  INTEGER,
     epochs_ran      INTEGER,
     stopped_early   BOOLEAN,
@@ -224,4 +224,31 @@ CREATE TABLE notes (
     manifest_hash  VARCHAR,                -- null: not tied to one manifest
     kind           VARCHAR NOT NULL,       -- skipped | duplicate | superseded | not-counted | unpaired
     message        VARCHAR NOT NULL
+);
+
+-- reported, reproduced as published, reproduced honestly (leaderboard/reproduce.py): one row per
+-- published figure of a recipe name that has runs; percent, gaps in points with paired cluster
+-- bootstrap intervals; implementation_gap = as_published - reported, leakage_inflation =
+-- as_published - honest
+CREATE TABLE reproductions (
+    recipe_name         VARCHAR NOT NULL,
+    metric              VARCHAR NOT NULL,
+    role                VARCHAR NOT NULL,
+    source              VARCHAR,
+    reported            DOUBLE NOT NULL,
+    published_manifest  VARCHAR,
+    published_protocol  VARCHAR,
+    published_runs      INTEGER,
+    as_published        DOUBLE,
+    honest_manifest     VARCHAR,
+    honest_protocol     VARCHAR,
+    honest_runs         INTEGER,
+    honest              DOUBLE,
+    implementation_gap  DOUBLE,
+    gap_lo              DOUBLE,
+    gap_hi              DOUBLE,
+    leakage_inflation   DOUBLE,
+    inflation_lo        DOUBLE,
+    inflation_hi        DOUBLE,
+    note                VARCHAR
 );

@@ -97,13 +97,24 @@ FROM cells
 WINDOW w AS (PARTITION BY group_id, recipe_hash, true_label);
 
 -- reported vs reproduced: each published figure of an entry's recipe(s) beside the measured mean of
--- the same metric and role over the entry's counted runs (percent; delta = measured - reported)
+-- the same metric and role over the entry's counted runs (percent; delta = measured - reported); a
+-- per-class figure (metric 'precision:<class>', 'recall:<class>', 'f1:<class>') is measured from
+-- class_metrics
 CREATE VIEW reported_vs_measured AS
-SELECT gr.group_id, g.manifest_hash, gr.recipe_hash, p.recipe_name, p.metric, p.role,
-       any_value(p.value) AS reported, 100 * avg(m.value) AS measured,
-       100 * avg(m.value) - any_value(p.value) AS delta, count(m.value) AS n_runs,
-       any_value(p.source) AS source, any_value(p.notes) AS notes
-FROM group_runs gr JOIN groups g USING (group_id)
-JOIN reported p USING (run_id)
-LEFT JOIN fold_metrics m ON m.run_id = p.run_id AND m.system = 'model' AND m.role = p.role AND m.metric = p.metric
-GROUP BY gr.group_id, g.manifest_hash, gr.recipe_hash, p.recipe_name, p.metric, p.role;
+WITH figures AS (
+    SELECT gr.group_id, g.manifest_hash, gr.recipe_hash, p.*,
+           CASE split_part(p.metric, ':', 1)
+               WHEN 'precision' THEN c.precision WHEN 'recall' THEN c.recall WHEN 'f1' THEN c.f1
+               ELSE m.value END AS measured_value
+    FROM group_runs gr JOIN groups g USING (group_id)
+    JOIN reported p USING (run_id)
+    LEFT JOIN fold_metrics m ON m.run_id = p.run_id AND m.system = 'model' AND m.role = p.role AND m.metric = p.metric
+    LEFT JOIN class_metrics c ON c.run_id = p.run_id AND c.role = p.role AND p.metric LIKE '%:%'
+                             AND c.class = substr(p.metric, strpos(p.metric, ':') + 1)
+)
+SELECT group_id, manifest_hash, recipe_hash, recipe_name, metric, role,
+       any_value(value) AS reported, 100 * avg(measured_value) AS measured,
+       100 * avg(measured_value) - any_value(value) AS delta, count(measured_value) AS n_runs,
+       any_value(source) AS source, any_value(notes) AS notes
+FROM figures
+GROUP BY group_id, manifest_hash, recipe_hash, recipe_name, metric, role;

@@ -84,7 +84,7 @@ def code_version(model_name: str) -> str:
 
 
 #: Training-package files that do not change what a run computes.
-_UNVERSIONED = frozenset({"recipe.py", "recipe_yaml.py", "recipe_schema.py"})
+_UNVERSIONED = frozenset({"recipe.py", "recipe_checks.py", "recipe_yaml.py", "recipe_schema.py"})
 
 
 def resolve_paths(recipe) -> None:
@@ -133,6 +133,9 @@ def plan(recipe, *, folds: Sequence[int] | None = None, seeds: Sequence[int] | N
     manifest = load_manifest(path, recipe.data.dirs)
     meta = manifest.meta
     check_leakage(recipe, meta)
+    if recipe.train.select == "on_test" and not meta.get("published"):
+        raise FerbenchError(f"train.select=on_test picks the epoch on the test fold: only an as-published protocol may do "
+                            f"that, and {meta.get('protocol')!r} is not one (use a *-published protocol, or select: best)")
     chosen_repeats = list(repeats or recipe.repeats or range(meta["n_repeats"]))
     chosen_folds = list(folds or recipe.folds or range(meta["n_folds"]))
     for what, chosen, n in (("repeat", chosen_repeats, meta["n_repeats"]), ("fold", chosen_folds, meta["n_folds"])):
@@ -168,9 +171,12 @@ def manifest_identity(manifest) -> str:
 
 
 def check_leakage(recipe, meta: dict[str, Any]) -> None:
-    """Refuse a manifest whose leakage verdict is not clean unless the recipe allows leakage."""
+    """Refuse a manifest whose leakage verdict is not clean unless the recipe allows leakage; a leak
+    the protocol declares (an as-published protocol, FER2013's official duplicates) runs, flagged."""
+    from ..protocols import DECLARED_VERDICTS
+
     verdict = (meta.get("leakage") or {}).get("verdict")
-    if verdict != "clean" and not recipe.protocol.allow_leakage:
+    if verdict != "clean" and verdict not in DECLARED_VERDICTS and not recipe.protocol.allow_leakage:
         raise FerbenchError(
             f"the manifest's leakage verdict is {verdict!r}; set protocol.allow_leakage=true to run it anyway "
             "(its results are flagged on the leaderboard)"

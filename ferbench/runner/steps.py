@@ -212,7 +212,8 @@ def fit(p: Prepared, *, callbacks: Sequence = ()) -> Fitted:
     from ..train.augment import build_augment
 
     recipe, job, n_classes = p.run_recipe, p.job, len(p.classes)
-    val_loader = p.eval_loaders.get("val")
+    # select: on_test (as-published protocols only, checked by ``plan``) monitors the test fold itself
+    val_loader = p.eval_loaders.get("test" if recipe.train.select == "on_test" else "val")
     ckpt = p.work / "ckpt"
     result = loop.fit(p.model, p.loader(p.idx["train"], True), val_loader, p.spec, recipe, p.loss_fn,
                       build_augment(recipe.augment), ckpt, seed=job.seed, n_classes=n_classes, callbacks=callbacks,
@@ -226,11 +227,14 @@ def fit(p: Prepared, *, callbacks: Sequence = ()) -> Fitted:
 
 
 def selection(recipe, fit: "FitResult", use_best: bool) -> dict[str, Any]:
-    """The selection rule record of ``metrics.json``: best (on val) or last weights, and why."""
+    """The selection rule record of ``metrics.json``: best (on val), best on test (``on_test``, as
+    published) or last weights, and why."""
+    on_test = recipe.train.select == "on_test"
     return {
-        "rule": "best" if use_best else "last",
+        "rule": ("on_test" if on_test else "best") if use_best else "last",
         "reason": None if use_best or recipe.train.select == "last" else "no val role in this fold",
         "monitor": recipe.train.monitor if use_best else None,
+        "monitored_role": ("test" if on_test else "val") if use_best else None,
         "epoch": fit.best_epoch if use_best else (fit.phases[-1]["epochs_ran"] if fit.phases else len(fit.curves)) - 1,
         "value": fit.best_value if use_best else None,
         "epochs_ran": len(fit.curves),

@@ -182,9 +182,9 @@ def _score(recipe: Recipe, val: dict[str, float] | None, train_loss: float, moni
 
 
 def load_selected(model: nn.Module, ckpt_dir: Path, recipe: Recipe, has_val: bool) -> bool:
-    """Load the weights a finished ``fit`` selects: the best val epoch (``train.select: best`` with a
-    val role), else keep the last; True when the best were loaded."""
-    if recipe.train.select != "best" or not has_val:
+    """Load the weights a finished ``fit`` selects: the best monitored epoch (``train.select: best``
+    with a val role, or ``on_test``), else keep the last; True when the best were loaded."""
+    if recipe.train.select == "last" or not has_val:
         return False
     device = next(model.parameters()).device
     model.load_state_dict(read_checkpoint(ckpt_dir / BEST, device, resume=False))
@@ -247,6 +247,7 @@ def fit(
     if rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
 
+    monitored = "test" if recipe.train.select == "on_test" else "val"  # the role the curves' scores are on
     for epoch in range(start, cfg.epochs):
         if result.stopped_early:
             break
@@ -263,7 +264,7 @@ def fit(
         val_scores = validate(model, val, spec, recipe, n_classes) if val is not None else None
         value = _score(recipe, val_scores, train_loss)
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss, "train_accuracy": train_acc,
-               **{f"val_{k}": v for k, v in (val_scores or {}).items()}, "seconds": seconds,
+               **{f"{monitored}_{k}": v for k, v in (val_scores or {}).items()}, "seconds": seconds,
                "samples_per_s": n / seconds if seconds else 0.0}
         result.curves.append(row)
         if schedule.interval == "epoch":

@@ -32,13 +32,12 @@ from typing import Any, Callable, Literal
 import yaml
 
 from ..fingerprint import hash_obj
-from ..metrics import SCALARS
+from .recipe_checks import check_semantics
 from .recipe_yaml import COMPONENT_SECTIONS, RecipeError, Source, apply_override, merge, parent_key, read_with_bases
 
 __all__ = ["COMPONENT_SECTIONS", "Recipe", "RecipeError", "apply_override", "from_dict", "in_chans", "load_recipe",
            "merge", "recipe_params", "registry", "resolve_recipe_path"]
 NOT_HASHED = ("name", "description", "reported", "runtime", "data", "seeds", "folds", "repeats", "protocol.manifest")
-METRICS = Literal[SCALARS]  # type: ignore[valid-type]
 
 
 @dataclass
@@ -102,8 +101,10 @@ class TrainCfg:
     #: stop after this many epochs without improvement of ``monitor`` on the val role; null = never
     early_stopping: int | None = None
     monitor: Literal["balanced_accuracy", "accuracy", "macro_f1", "loss"] = "balanced_accuracy"
-    #: which epoch's weights are tested: the best on val, or the last
-    select: Literal["best", "last"] = "best"
+    #: which epoch's weights are tested: the best on val, the last, or ``on_test``: the best on the test
+    #: fold itself, as some publications did (optimistic; only a ``*-published`` protocol may use it,
+    #: and the leaderboard marks the entry)
+    select: Literal["best", "last", "on_test"] = "best"
 
 
 @dataclass
@@ -123,7 +124,9 @@ class ReportedCfg:
 
     #: in percent, as published
     value: float
-    metric: METRICS = "accuracy"
+    #: a scalar metric (accuracy, balanced_accuracy, macro_f1, weighted_precision, weighted_recall,
+    #: weighted_f1) or a per-class one: ``precision:<class>``, ``recall:<class>``, ``f1:<class>``
+    metric: str = "accuracy"
     #: the role the publication's figure corresponds to in this recipe's protocol
     role: Literal["test", "val"] = "test"
     #: report id and table, e.g. "report 000, Table 6.1"
@@ -171,11 +174,17 @@ class Recipe:
     train: TrainCfg = field(default_factory=TrainCfg)
     hard_samples: HardSamplesCfg | None = None
     eval: EvalCfg = field(default_factory=EvalCfg)
-    reported: ReportedCfg | None = None
+    #: the published figure(s): one mapping, or a list of them (one per metric and role)
+    reported: ReportedCfg | list[ReportedCfg] | None = None
     runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def figures(self) -> list[ReportedCfg]:
+        """The published figures of the ``reported`` block, as a list (empty when there is none)."""
+        rep = self.reported
+        return list(rep) if isinstance(rep, list) else [] if rep is None else [rep]
 
     def hash(self) -> str:
         """Hash of everything that changes results (see the module docstring for what is left out)."""
@@ -242,7 +251,7 @@ def from_dict(raw: dict[str, Any]) -> Recipe:
     """Validate a plain mapping (e.g. a resolved recipe read back) into a ``Recipe``."""
     recipe = _build(Recipe, merge(Recipe().to_dict(), raw), "")
     _check_components(recipe)
-    _check_semantics(recipe)
+    check_semantics(recipe)
     return recipe
 
 
@@ -281,8 +290,11 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, where)
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:  # ``X | list[X]``: the list when a list is given
+            lists = [a for a in inner if typing.get_origin(a) is list]
+            inner = lists if isinstance(value, (list, tuple)) and lists else [a for a in inner if a not in lists]
+        return _coerce(value, inner[0], where)
     if origin is Literal:
         if value not in args:
             raise RecipeError(f"{where}: {value!r} is not one of {list(args)}", where)
@@ -364,35 +376,6 @@ def _check_components(recipe: Recipe) -> None:
         _check_component("augment", spec, f"augment[{i}]")
     for i, spec in enumerate(recipe.hard_samples.augment if recipe.hard_samples else []):
         _check_component("augment", spec, f"hard_samples.augment[{i}]")
-
-
-_CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
-
-
-def _check_semantics(r: Recipe) -> None:
-    from ..devices import DeviceError, parse_device
-
-    try:
-        r.runtime.device = parse_device(r.runtime.device)
-    except DeviceError as exc:
-        raise RecipeError(f"runtime.device: {exc}", "runtime.device") from None
-    if (r.protocol.name is None) == (r.protocol.manifest is None):
-        raise RecipeError("protocol: set exactly one of protocol.name (materialise) and protocol.manifest (a file)")
-    if r.protocol.name is not None and not r.data.dirs:
-        raise RecipeError("data.dirs is required to materialise protocol.name", "protocol.name")
-    if r.input.channels is not None and r.input.channels not in _CHANNELS[r.input.modality]:
-        raise RecipeError(f"input.channels={r.input.channels} does not fit modality {r.input.modality} (allowed {_CHANNELS[r.input.modality]})", "input.channels")
-    for key in ("epochs", "batch_size", "accum_steps"):
-        if getattr(r.train, key) < 1:
-            raise RecipeError(f"train.{key} must be at least 1", f"train.{key}")
-    if not r.seeds:
-        raise RecipeError("seeds must list at least one seed", "seeds")
-    if r.input.normalize == "train" and (r.input.mean is not None or r.input.std is not None):
-        raise RecipeError("input.normalize=train computes mean/std per fold: leave input.mean and input.std null", "input.normalize")
-    if r.hard_samples is not None and (r.hard_samples.epochs < 0 or r.hard_samples.augment_epochs < 1):
-        raise RecipeError("hard_samples: epochs must be at least 0 and augment_epochs at least 1", "hard_samples")
-    if r.optimizer["name"] == "sam" and r.train.accum_steps != 1:
-        raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1", "train.accum_steps")
 
 
 def in_chans(r: Recipe) -> int:

@@ -1,0 +1,127 @@
+"""Reported, reproduced as published, reproduced honestly — and the two gaps between them.
+
+For every published figure of a recipe (its ``reported`` block), the same recipe's runs are looked up
+on two sides: an *as-published* manifest (a ``*-published`` protocol, a ``split --folds`` list, a
+``<protocol>-random-kfold``: leaky by design, stated) and an *honest* one (any other). Per side the
+(manifest, recipe content) with the most runs counts; others are named in ``note``. Then:
+
+* ``implementation_gap`` = as published − reported: what remains when the publication's own
+  protocol and selection rule are rerun (code, weights, data version, chance);
+* ``leakage_inflation`` = as published − honest: what the published protocol adds over a
+  subject-independent one, on the same rows.
+
+Each side's figure is the mean over its runs of the run's metric on its test predictions (as the
+board's entries). Intervals: a paired cluster bootstrap (``metrics.cell_bootstrap``: clusters =
+subjects, or samples without one; the union of both sides' clusters is resampled once per replicate,
+so the two sides are paired wherever they test the same subjects); the implementation gap's interval
+is the as-published side's, shifted by the constant reported figure. Percent; gaps in points.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..metrics import SCALARS, cell_bootstrap, cell_means, cluster_confusions, percentile, scalar_values
+from .collect import Run
+
+COLUMNS = ("recipe_name", "metric", "role", "source", "reported", "published_manifest", "published_protocol",
+           "published_runs", "as_published", "honest_manifest", "honest_protocol", "honest_runs", "honest",
+           "implementation_gap", "gap_lo", "gap_hi", "leakage_inflation", "inflation_lo", "inflation_hi", "note")
+
+
+def is_published(run: Run) -> bool:
+    """Whether a run's manifest reproduces a publication's own (leaky, stated) protocol."""
+    p = run.record.protocol
+    return bool(p.get("published")) or (p.get("leakage") or {}).get("verdict") == "leaky-published"
+
+
+def measure_for(metric: str, classes: list[str]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The statistic of a figure's metric on confusion matrices (..., C, C) → (..., 1); None when the
+    metric names a class these runs do not have."""
+    if metric in SCALARS:
+        i = SCALARS.index(metric)
+        return lambda cms: scalar_values(cms)[..., i:i + 1]
+    kind, _, name = metric.partition(":")
+    if name not in classes:
+        return None
+    k = classes.index(name)
+
+    def per_class(cms: np.ndarray) -> np.ndarray:
+        cms = np.asarray(cms, dtype=np.float64)
+        tp, support, predicted = cms[..., k, k], cms[..., k, :].sum(-1), cms[..., :, k].sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall, precision = tp / support, tp / predicted
+            f1 = np.where((precision + recall) > 0, 2 * precision * recall / (precision + recall), 0.0)
+        return {"precision": precision, "recall": recall, "f1": f1}[kind][..., None]
+
+    return per_class
+
+
+def _side(runs: list[Run]) -> tuple[list[Run], str]:
+    """The runs of the (manifest, recipe hash) with the most runs, and a note naming the others."""
+    by: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        by.setdefault((r.record.manifest_hash, r.record.recipe_hash), []).append(r)
+    (key, chosen), *rest = sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    note = f"{len(rest)} other manifest/recipe combination(s) on this side left out" if rest else ""
+    return sorted(chosen, key=lambda r: r.cell), note
+
+
+def reproduction_rows(runs: list[Run], n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per published figure of every recipe name that has runs (see the module docstring)."""
+    by_name: dict[str, dict[str, Run]] = {}  # recipe name → run id → run
+    figures: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for run in runs:
+        for rec in (run.record, *run.aliases):
+            name = rec.recipe.get("name") or "?"
+            by_name.setdefault(name, {})[run.record.run_id] = run
+            for fig in rec.reported:
+                if isinstance(fig.get("value"), (int, float)):
+                    figures.setdefault(name, {}).setdefault((fig.get("metric") or "accuracy", fig.get("role") or "test"), fig)
+    out = []
+    for name in sorted(figures):
+        sides = {flag: [r for r in by_name[name].values() if is_published(r) == flag] for flag in (True, False)}
+        chosen = {flag: _side(rs) if rs else ([], "") for flag, rs in sides.items()}
+        for (metric, role), fig in sorted(figures[name].items()):
+            out.append(_row(name, metric, role, fig, chosen, n_boot, level, seed))
+    return out
+
+
+def _row(name: str, metric: str, role: str, fig: dict[str, Any], chosen: dict[bool, tuple[list[Run], str]],
+         n_boot: int, level: float, seed: int) -> dict[str, Any]:
+    reported = float(fig["value"])
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(recipe_name=name, metric=metric, role=role, source=fig.get("source"), reported=reported)
+    notes = [n for _, n in chosen.values() if n]
+    for flag, prefix in ((True, "published"), (False, "honest")):
+        runs = chosen[flag][0]
+        if runs:
+            p = runs[0].record.protocol
+            row.update({f"{prefix}_manifest": runs[0].record.manifest_hash, f"{prefix}_protocol": p.get("name"),
+                        f"{prefix}_runs": len(runs)})
+    if role != "test":
+        row["note"] = "; ".join(notes + [f"a {role} figure: compared in the board's reported-vs-measured table only"])
+        return row
+    first = (chosen[True][0] or chosen[False][0] or [None])[0]
+    measure = None if first is None else measure_for(metric, list(first.record.classes))
+    if measure is None:
+        row["note"] = "; ".join(notes + ([f"no class {metric.partition(':')[2]!r} in these runs"] if first else []))
+        return row
+    systems = [(flag, [cluster_confusions(r.clusters, r.truth, r.pred, len(r.record.classes)) for r in chosen[flag][0]])
+               for flag in (True, False) if chosen[flag][0]]
+    means = {flag: 100 * float(cell_means(cells, measure=measure)[0]) for flag, cells in systems}
+    boot = 100 * cell_bootstrap([cells for _, cells in systems], n_boot=n_boot, seed=seed, measure=measure)[..., 0]
+    col = {flag: i for i, (flag, _) in enumerate(systems)}
+    if True in means:
+        row["as_published"] = means[True]
+        row["implementation_gap"] = means[True] - reported
+        row["gap_lo"], row["gap_hi"] = percentile(boot[:, col[True]] - reported, level)
+    if False in means:
+        row["honest"] = means[False]
+    if len(means) == 2:
+        row["leakage_inflation"] = means[True] - means[False]
+        row["inflation_lo"], row["inflation_hi"] = percentile(boot[:, col[True]] - boot[:, col[False]], level)
+    row["note"] = "; ".join(notes) or None
+    return row

@@ -1,0 +1,59 @@
+"""The checks of a recipe that span several keys (``check_semantics``), run after its types were checked."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..metrics import SCALARS
+from .recipe_yaml import RecipeError
+
+if TYPE_CHECKING:
+    from .recipe import Recipe, ReportedCfg
+
+#: per-class metrics a reported figure may name as ``<metric>:<class>``
+PER_CLASS_METRICS = ("precision", "recall", "f1")
+
+_CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
+
+
+def check_semantics(r: "Recipe") -> None:
+    """What the types alone do not say: one protocol source, channels that fit the modality, positive
+    sizes, a normalisation without fixed statistics, known reported metrics, SAM without accumulation."""
+    from ..devices import DeviceError, parse_device
+
+    try:
+        r.runtime.device = parse_device(r.runtime.device)
+    except DeviceError as exc:
+        raise RecipeError(f"runtime.device: {exc}", "runtime.device") from None
+    if (r.protocol.name is None) == (r.protocol.manifest is None):
+        raise RecipeError("protocol: set exactly one of protocol.name (materialise) and protocol.manifest (a file)")
+    if r.protocol.name is not None and not r.data.dirs:
+        raise RecipeError("data.dirs is required to materialise protocol.name", "protocol.name")
+    if r.input.channels is not None and r.input.channels not in _CHANNELS[r.input.modality]:
+        raise RecipeError(f"input.channels={r.input.channels} does not fit modality {r.input.modality} (allowed {_CHANNELS[r.input.modality]})", "input.channels")
+    for key in ("epochs", "batch_size", "accum_steps"):
+        if getattr(r.train, key) < 1:
+            raise RecipeError(f"train.{key} must be at least 1", f"train.{key}")
+    if not r.seeds:
+        raise RecipeError("seeds must list at least one seed", "seeds")
+    if r.input.normalize == "train" and (r.input.mean is not None or r.input.std is not None):
+        raise RecipeError("input.normalize=train computes mean/std per fold: leave input.mean and input.std null", "input.normalize")
+    if r.hard_samples is not None and (r.hard_samples.epochs < 0 or r.hard_samples.augment_epochs < 1):
+        raise RecipeError("hard_samples: epochs must be at least 0 and augment_epochs at least 1", "hard_samples")
+    _check_reported(r.figures(), isinstance(r.reported, list))
+    if r.optimizer["name"] == "sam" and r.train.accum_steps != 1:
+        raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1", "train.accum_steps")
+
+
+def _check_reported(figures: list["ReportedCfg"], listed: bool) -> None:
+    """Each published figure names a known metric, once per (metric, role)."""
+    seen: set[tuple[str, str]] = set()
+    for i, fig in enumerate(figures):
+        where = f"reported[{i}]" if listed else "reported"
+        kind, _, cls = fig.metric.partition(":")
+        if fig.metric not in SCALARS and not (kind in PER_CLASS_METRICS and cls):
+            raise RecipeError(f"{where}.metric: {fig.metric!r} is not one of {list(SCALARS)} nor "
+                              "precision:<class> / recall:<class> / f1:<class>", f"{where}.metric")
+        if (fig.metric, fig.role) in seen:
+            raise RecipeError(f"{where}: a second figure for {fig.metric} on {fig.role}", where)
+        seen.add((fig.metric, fig.role))
