@@ -79,9 +79,10 @@ def _session(sid: int) -> list[int]:
 def start(tmp_path: Path, point: str, target: Path, argv: list[str]) -> tuple[subprocess.Popen, Path]:
     """Start ``ferbench argv`` in a child that parks at ``point`` (its own session, so whatever it
     starts can be found afterwards)."""
-    script = tmp_path / "child.py"
+    tag = uuid.uuid4().hex[:8]
+    script = tmp_path / f"child-{tag}.py"  # one per child: a shared file rewritten while another child reads it runs empty
     script.write_text(CHILD)
-    marker = tmp_path / f"parked-{point}-{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / f"parked-{point}-{tag}"
     proc = subprocess.Popen([sys.executable, str(script), str(TESTS), point, str(marker), str(target), *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(TESTS.parent)})
@@ -94,7 +95,9 @@ def kill_when_parked(proc: subprocess.Popen, marker: Path, sig: int) -> tuple[in
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
-            assert proc.poll() is None, f"child ended before parking: {proc.communicate()[1][-2000:]}"
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"child ended before parking (exit {proc.returncode}): {out[-1000:]} {err[-2000:]}")
             assert time.monotonic() < deadline, "child never parked"
             time.sleep(0.02)
         proc.send_signal(sig)

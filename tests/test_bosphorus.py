@@ -184,3 +184,26 @@ def test_align_reports_faces_not_found(tmp_path):
     ]
     (row,) = read_table(tmp_path / "ds").to_pylist()
     assert row["sample_id"] == "bosphorus/bs000/bs000_E_HAPPY_0" and row["rgb"]["bytes"][:4] == b"\x89PNG"
+
+
+def test_crop_rgb_keeps_the_texture_box_of_the_valid_samples(raw, tmp_path):
+    """``crop_rgb=true``: each texture is cut to the pixel box of its valid samples' (u, v), which in the
+    replica's scans are the centres of the grid cells that hold the face."""
+    from ferbench.geometry.bnt import read_bnt
+    from ferbench.imageio import decode
+
+    root, _ = raw
+    out = tmp_path / "cropped"
+    _convert(root, out, crop_rgb=True)
+    rows = read_table(out).to_pylist()
+    assert rows
+    for row in rows:
+        grid = read_bnt(root / fx.TOP / row["rgb"]["path"].replace(".png", ".bnt"))
+        full = decode((root / fx.TOP / row["rgb"]["path"]).read_bytes())
+        h, w = full.shape[:2]
+        u, v = grid.u[grid.valid], grid.v[grid.valid]
+        left, top = int(np.floor(u.min() * w)), int(np.floor(v.min() * h))
+        right, bottom = int(np.ceil(u.max() * w)), int(np.ceil(v.max() * h))
+        cropped = decode(row["rgb"]["bytes"])
+        assert cropped.shape[:2] == (bottom - top, right - left) and (bottom - top, right - left) != (h, w)
+        np.testing.assert_array_equal(cropped, full[top:bottom, left:right, :3])

@@ -234,7 +234,7 @@ def test_debug_shows_the_traceback(capsys):
     assert main(["run", "fer2013_tiny_cnn", "train.epoks=1", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.rstrip().endswith("did you mean 'epochs'? (valid here: epochs, batch_size, "
-                                                         "accum_steps, precision, channels_last, compile, grad_clip, "
+                                                         "accum_steps, precision, channels_last, compile, grad_clip, unfreeze_every, "
                                                          "early_stopping, monitor, select)")
 
 

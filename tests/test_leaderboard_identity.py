@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from ferbench import leaderboard as lb
@@ -102,7 +103,8 @@ def test_a_recipe_without_a_file_says_so(toy, tmp_path):
 def test_several_reported_figures_with_measured_delta_and_notes(tmp_path):
     reported = [{"value": 60.0, "metric": "accuracy", "role": "test", "source": "report 9, Table 1", "notes": "one run"},
                 {"value": 50.0, "metric": "macro_f1", "role": "test", "source": "report 9, Table 2", "notes": "macro"},
-                {"value": 70.0, "metric": f"recall:{CLASSES[1]}", "role": "test", "source": "report 9, Table 3"}]
+                {"value": 70.0, "metric": f"recall:{CLASSES[1]}", "role": "test", "source": "report 9, Table 3"},
+                {"value": 65.0, "metric": f"accuracy_without:{CLASSES[2]}", "role": "test", "source": "report 9, Table 1"}]
     runs = tmp_path / "runs"
     for fold in range(3):
         fake_run(runs, "rep", "r" * 16, fold=fold, reported=reported)
@@ -116,8 +118,35 @@ def test_several_reported_figures_with_measured_delta_and_notes(tmp_path):
     recall = 100 * sum(m["per_class_recall"][CLASSES[1]] for m in measured) / 3  # a per-class figure
     per_class = rows[f"recall:{CLASSES[1]}"]
     assert per_class["measured"] == pytest.approx(recall) and per_class["n_runs"] == 3
+    cms = [np.asarray(m["confusion"]) for m in measured]  # the full argmax on the rows of the other classes
+    without = 100 * np.mean([np.trace(cm[:2, :2]) / cm[:2].sum() for cm in cms])
+    assert rows[f"accuracy_without:{CLASSES[2]}"]["measured"] == pytest.approx(without)
     text = lb.render([board], "table")
     assert "Reported vs reproduced" in text and "report 9, Table 2" in text and "one run" in text
     assert f"60.00 vs {acc:.2f} accuracy (test); 50.00 vs" in text
     # a record written before model facts and recipe origins were recorded
     assert "params —" in text and "recipe file not recorded" in text
+
+
+def test_a_trunk_checkpoint_is_loaded_and_recorded_with_its_hash(toy, tmp_path):
+    """Report 003's recipes load their trunk from ``model.kwargs.backbone_checkpoint``: the weights land
+    in the trunk, and the run records the file and its SHA-256."""
+    import timm
+    import torch
+
+    from ferbench.models import create_model
+
+    weights = tmp_path / "trunk.pth"
+    torch.manual_seed(1)
+    state = timm.create_model("resnet10t", pretrained=False).state_dict()
+    torch.save(state, weights)
+    kwargs = {"backbone": "resnet10t", "backbone_checkpoint": str(weights)}
+    model = create_model("rgbd_effnet_b2_rgb", 3, 3, True, None, **kwargs)
+    trunk = model.trunks["rgb"].body
+    assert torch.equal(trunk.state_dict()["conv1.0.weight"], state["conv1.0.weight"])
+    path = tf.write_recipe(tmp_path / "t.yaml", toy[1], tmp_path / "runs",
+                           model={"name": "rgbd_effnet_b2_rgb", "pretrained": True, "kwargs": kwargs})
+    (run_dir,) = runner.run_recipe(load_recipe(path), folds=[0])
+    facts = RunRecord.load(run_dir).model
+    assert facts["checkpoint"] == str(weights) and facts["pretrained_source"] == "trunk checkpoint trunk.pth"
+    assert facts["checkpoint_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()

@@ -12,7 +12,7 @@ import pytest
 from ferbench.converted import read_card, read_table
 from ferbench.cli import main
 from ferbench.errors import FerbenchError
-from ferbench.imageio import decode
+from ferbench.imageio import decode, encode_png
 from ferbench.merges import merge
 from ferbench.protocols import materialise
 from ferbench.schema import ferbench_metadata, image
@@ -125,6 +125,20 @@ def test_global_options(sources3d, tmp_path):
         merge("global", sources3d, tmp_path / "g3", au_rule=True)
 
 
+def test_global_as_published_keeps_one_bosphorus_scan_per_subject_and_label(sources3d, tmp_path):
+    """``bosphorus_scans=as-published``: the reference code's overwriting, one scan per (subject, label);
+    of two neutral scans the later repetition survives."""
+    r = merge("global", sources3d, tmp_path / "p", bosphorus_scans="as-published")
+    rows = [x for x in _by_id(r.out_dir).values() if x["dataset"] == "bosphorus"]
+    subjects = {x["subject_id"] for x in rows}
+    assert len(subjects) == 6 and Counter((x["subject_id"], x["label"]) for x in rows) == {
+        (s, label): 1 for s in subjects for label in (0, 1, 4, 6)}  # neutral, happiness (E + LFAU_12), fear, anger
+    assert all(x["sample_id"].endswith("_N_N_1") for x in rows if x["label"] == 0)
+    assert r.report["sources"]["bosphorus"]["excluded"]["overwritten-as-published"] == 12  # 36 labelled → 24
+    with pytest.raises(FerbenchError, match="bosphorus_scans='some'"):
+        merge("global", sources3d, tmp_path / "x", bosphorus_scans="some")
+
+
 def test_global_protocol_on_the_merge(global_set):
     m = materialise("global", [global_set.out_dir])
     assert m.meta["leakage"]["verdict"] == "clean" and len(m.meta["classes"]) == 7
@@ -185,7 +199,8 @@ def test_avfer_splits_labels_and_channels(sources2d, tmp_path):
 
 
 def test_avfer_balancing_records_copies_deterministically(sources2d, tmp_path):
-    a = merge("avfer", sources2d, tmp_path / "a", test_per_class=5, val_per_class=3, balance_per_class=20, seed=4)
+    a = merge("avfer", sources2d, tmp_path / "a", test_per_class=5, val_per_class=3, balance_per_class=20, seed=4,
+              augmentation="mild")
     rows = _by_id(a.out_dir)
     train = [x for x in rows.values() if x["avfer_split"] == "train"]
     assert Counter(x["label"] for x in train) == {c: 20 for c in range(8)}
@@ -201,10 +216,51 @@ def test_avfer_balancing_records_copies_deterministically(sources2d, tmp_path):
     for label in range(8):  # copies spread evenly over a class's originals
         counts = [n for sid, n in per_source.items() if rows[sid]["label"] == label]
         assert not counts or max(counts) - min(counts) <= 1
-    assert merge("avfer", sources2d, tmp_path / "b", test_per_class=5, val_per_class=3, balance_per_class=20, seed=4).fingerprint == a.fingerprint
-    assert merge("avfer", sources2d, tmp_path / "c", test_per_class=5, val_per_class=3, balance_per_class=20, seed=5).fingerprint != a.fingerprint
+    again = dict(test_per_class=5, val_per_class=3, balance_per_class=20, augmentation="mild")
+    assert merge("avfer", sources2d, tmp_path / "b", seed=4, **again).fingerprint == a.fingerprint
+    assert merge("avfer", sources2d, tmp_path / "c", seed=5, **again).fingerprint != a.fingerprint
     leak = materialise("avfer", [a.out_dir]).meta["leakage"]
     assert leak["verdict"] == "clean"  # copies stay in train with their sources
+
+
+def test_avfer_as_the_report_built_it(sources2d, tmp_path):
+    """By default AffectNet is capped at ``affectnet_images`` (the report's ~60,000; here 50: the 40 test
+    and 8 val images, then 2 training images drawn) and copies follow the report's Keras settings."""
+    r = merge("avfer", sources2d, tmp_path / "r", test_per_class=5, val_per_class=1, balance_per_class=40,
+              affectnet_images=50, seed=2)
+    rows = _by_id(r.out_dir)
+    originals = Counter(x["avfer_split"] for x in rows.values() if x["dataset"] == "affectnet" and x["augmented_from"] is None)
+    assert originals == {"test": 40, "val": 8, "train": 2}
+    assert r.report["sources"]["affectnet"]["excluded"]["affectnet-beyond-draw"] == 8 * 12 - 8 - 2
+    copies = [json.loads(x["augment"]) for x in rows.values() if x["augmented_from"] is not None]
+    assert copies and all(set(c) == {"rotate", "zoom", "shift_x", "shift_y", "brightness", "flip"} for c in copies)
+    assert all(0.4 <= c["zoom"] <= 1.6 and 0.2 <= c["brightness"] <= 0.6 and abs(c["shift_x"]) <= 0.2
+               and abs(c["rotate"]) <= 10 and not c["flip"] for c in copies)
+    with pytest.raises(FerbenchError, match="augmentation='keras' is not one of report, mild"):
+        merge("avfer", sources2d, tmp_path / "x", augmentation="keras")
+
+
+def test_avfer_report_augmentation_geometry():
+    """Zoom < 1 shrinks the face onto a black canvas, a shift moves it, brightness scales it."""
+    from ferbench.merges.avfer import augment
+
+    img = np.full((20, 20, 3), 200, np.uint8)
+    data = encode_png(img)
+
+    class Fixed:  # an rng whose uniform() returns the lower (or given) bound
+        def __init__(self, values):
+            self.values = iter(values)
+
+        def uniform(self, lo, hi):
+            return next(self.values)
+
+    out, p = augment(data, Fixed([0.0, 0.5, 0.0, 0.0, 0.5]), "report")  # rotate, zoom, shift x, shift y, brightness
+    a = decode(out)
+    assert p == {"rotate": 0.0, "zoom": 0.5, "shift_x": 0.0, "shift_y": 0.0, "brightness": 0.5, "flip": False}
+    assert a[0, 0].max() == 0 and abs(int(a[10, 10, 0]) - 100) <= 2  # black border, centre at half brightness
+    out, _ = augment(data, Fixed([0.0, 1.0, 0.2, 0.0, 0.5]), "report")  # shifted right by 4 px
+    a = decode(out)
+    assert a[10, :3].max() == 0 and abs(int(a[10, 10, 0]) - 100) <= 2
 
 
 def test_cli_merge(sources2d, tmp_path, capsys):
@@ -213,7 +269,8 @@ def test_cli_merge(sources2d, tmp_path, capsys):
         argv += ["--data", str(d)]
     assert main(argv) == 0
     assert "affectnet" in capsys.readouterr().out
-    assert read_card(tmp_path / "m").params == {"test_per_class": 2, "val_per_class": 1, "balance_per_class": 0}
+    assert read_card(tmp_path / "m").params == {"test_per_class": 2, "val_per_class": 1, "balance_per_class": 0,
+                                                "affectnet_images": 60000, "augmentation": "report"}
     assert main(argv) == 2  # exists, no --overwrite
 
 

@@ -183,3 +183,18 @@ def test_an_auto_run_records_the_resolved_precision(tmp_path):
 
     env = RunRecord.load(runner.write_run(p, fitted, ev)).environment
     assert env["precision"] == chosen and env.get("channels_last") is True
+
+
+@pytest.mark.parametrize("norm", ["minmax", "max", "scale"])
+def test_depth_scalings(norm):
+    """minmax: valid depths to [0.1, 1]; max: ÷ the map's largest depth (report 003's Eq. 3.1); scale:
+    ÷ depth_scale_mm; a pixel without surface stays 0 in each."""
+    from ferbench.geometry.render.storage import depth_to_png
+    from ferbench.train.decode import decode_depth
+    from ferbench.train.inputs import InputSpec
+
+    mm = np.array([[np.nan, 100.0], [150.0, 200.0]])
+    spec = InputSpec("depth", 2, 1, (0.0,), (1.0,), depth_norm=norm, depth_scale_mm=400.0)
+    got = decode_depth(depth_to_png(mm), 2, 0.1, spec)[0]
+    expected = {"minmax": [[0, 0.1], [0.55, 1.0]], "max": [[0, 0.5], [0.75, 1.0]], "scale": [[0, 0.25], [0.375, 0.5]]}[norm]
+    np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -129,6 +129,33 @@ def test_fer2013_holdout_is_stratified(fer2013):
     assert materialise("fer2013-holdout", [fer2013], seed=3).meta["content_hash"] != m.meta["content_hash"]
 
 
+def test_fer2013_holdout_of_the_training_rows_as_report_001(fer2013):
+    """``source_split=Training, split=two-stage``: only Training rows (280 here), test = ceil(20 %) = 56,
+    then val = ceil(20 % of the rest) = 45, train the 179 others."""
+    m = materialise("fer2013-holdout", [fer2013], seed=2, source_split="Training", split="two-stage")
+    assert {s.split("/")[1] for s in m.table["sample_id"].to_pylist()} == {"Training"}
+    assert Counter(m.table["role"].to_pylist()) == {"test": 56, "val": 45, "train": 179}
+    with pytest.raises(FerbenchError, match="source_split='Train' is not 'all' or one of"):
+        materialise("fer2013-holdout", [fer2013], source_split="Train")
+
+
+def test_two_stage_holdout_allocates_like_scikit_learn():
+    """On FER2013's published Training class counts: report 001's 18,373 / 4,594 / 5,742, and per class
+    exactly what two stratified ``train_test_split`` calls give."""
+    from sklearn.model_selection import train_test_split
+
+    from ferbench.protocols.base import stream
+    from ferbench.protocols.kfold import two_stage_holdout
+
+    y = np.concatenate([np.full(c, i) for i, c in enumerate([3995, 436, 4097, 7215, 4830, 3171, 4965])])
+    rest, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
+    train, val = train_test_split(rest, test_size=0.2, stratify=y[rest], random_state=0)
+    roles = two_stage_holdout(y, 0.2, 0.2, stream(0, "t"))
+    per_class = {role: np.bincount(y[roles == code], minlength=7).tolist() for role, code in (("train", 1), ("val", 2), ("test", 0))}
+    assert {k: sum(v) for k, v in per_class.items()} == {"train": 18373, "val": 4594, "test": 5742}
+    assert per_class == {name: np.bincount(y[idx], minlength=7).tolist() for name, idx in (("train", train), ("val", val), ("test", test))}
+
+
 def test_ferplus_majority_labels(tmp_path):
     rows = T.split_rows("ferplus", {"Training": 6, "PublicTest": 2, "PrivateTest": 2}, tuple(range(8)), null_labels=4)
     m = materialise("ferplus", [T.write(tmp_path, "ferplus", rows)])
@@ -237,7 +264,7 @@ def test_input_dataset_checks(fer2013, affectnet, tmp_path):
 def test_cli_split_protocols_verify(fer2013, tmp_path, capsys):
     assert set(list_protocols()) >= {
         "fer2013", "fer2013-holdout", "ferplus", "affectnet8", "affectnet7", "rafdb", "ckplus", "ckplus7",
-        "ckplus7n", "ckplus6", "bu3dfe-p1", "bu3dfe7", "bosphorus", "bosphorus7", "caldr_menders7",
+        "ckplus7n", "ckplus6", "bu3dfe-p1", "bu3dfe7", "bu3dfe6", "bosphorus", "bosphorus7", "caldr_menders7",
         "caldr_menders6", "global", "avfer", "cross",
     }  # fmt: skip
     assert main(["protocols"]) == 0
@@ -245,7 +272,8 @@ def test_cli_split_protocols_verify(fer2013, tmp_path, capsys):
     out = tmp_path / "m.parquet"
     assert main(["split", "fer2013-holdout", "--data", str(fer2013), "--out", str(out), "--seed", "4", "-p", "test=0.3", "-p", "val=0.1", "-p", "train=0.6"]) == 0
     m = read_manifest(out)
-    assert m.meta["seed"] == 4 and m.meta["params"] == {"train": 0.6, "val": 0.1, "test": 0.3}
+    assert m.meta["seed"] == 4 and m.meta["params"] == {"train": 0.6, "val": 0.1, "test": 0.3, "source_split": "all",
+                                                        "split": "one-pass"}
     assert abs(np.mean(np.array(m.table["role"].to_pylist()) == "test") - 0.3) < 0.02
     assert main(["verify", str(out)]) == 0
     assert "clean" in capsys.readouterr().out

@@ -201,10 +201,11 @@ def test_numpy_fallback_when_open3d_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "open3d", None)  # import open3d now raises ImportError
     try:
         with pytest.warns(UserWarning, match="open3d unavailable"):
-            first = render_mesh_depth(mesh, Camera(size=64))
+            first = render_mesh_depth(mesh, Camera(size=64), "open3d")
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            render_mesh_depth(mesh, Camera(size=64))  # warned once only
+            render_mesh_depth(mesh, Camera(size=64), "open3d")  # warned once only
+            render_mesh_depth(mesh, Camera(size=64))  # the default (auto: numpy) never needs open3d
     finally:
         render._open3d.cache_clear()
     np.testing.assert_array_equal(first.depth_mm, expected)
@@ -239,3 +240,12 @@ def test_textured_hemisphere_samples_texture_at_pixel_centres():
     inner = x**2 + y**2 < 35**2
     assert np.abs(rgb[..., 0] - ((x / 80 + 0.5) * 256 - 0.5))[inner].max() <= 1.0
     assert np.abs(rgb[..., 1] - ((y / 80 + 0.5) * 256 - 0.5))[inner].max() <= 1.0
+
+
+def test_auto_backend_is_the_numpy_zbuffer_and_agrees_with_open3d():
+    """One view of a new mesh defaults to the numpy z-buffer (no BVH to build); open3d gives the same depths."""
+    mesh = shapes.mesh(shapes.hemisphere(), 2.0, disc=True)
+    auto = render_mesh_depth(mesh, Camera(size=64)).depth_mm
+    np.testing.assert_array_equal(auto, render_mesh_depth(mesh, Camera(size=64), "numpy").depth_mm)
+    o3d = render_mesh_depth(mesh, Camera(size=64), "open3d").depth_mm
+    assert (np.isfinite(auto) == np.isfinite(o3d)).all() and np.nanmax(np.abs(auto - o3d)) < 1e-3

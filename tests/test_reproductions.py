@@ -20,7 +20,8 @@ from test_leaderboard_fakes import CLASSES, fake_run, fold_truth, predict  # noq
 
 FIGURES = [{"value": 75.0, "metric": "accuracy", "role": "test", "source": "Paper, Tab. 1"},
            {"value": 70.0, "metric": f"recall:{CLASSES[1]}", "role": "test", "source": "Paper, Tab. 2"},
-           {"value": 50.0, "metric": "accuracy", "role": "val", "source": "Paper, Fig. 3"}]
+           {"value": 50.0, "metric": "accuracy", "role": "val", "source": "Paper, Fig. 3"},
+           {"value": 80.0, "metric": f"accuracy_without:{CLASSES[0]}", "role": "test", "source": "Paper, Tab. 1"}]
 HONEST, PUBLISHED = "a" * 64, "b" * 64
 
 
@@ -65,6 +66,10 @@ def test_each_figure_reported_as_published_honest_and_both_gaps(board):
     expected = 100 * np.mean([m["per_class_recall"][CLASSES[1]] for m in published])
     assert recall["as_published"] == pytest.approx(expected) and recall["gap_lo"] <= recall["implementation_gap"] <= recall["gap_hi"]
 
+    without = rows[("rep", f"accuracy_without:{CLASSES[0]}", "test")]
+    cms = [np.asarray(m["confusion"]) for m in published]
+    assert without["as_published"] == pytest.approx(100 * np.mean([np.trace(cm[1:, 1:]) / cm[1:].sum() for cm in cms]))
+
     val = rows[("rep", "accuracy", "val")]
     assert val["as_published"] is None and "val figure" in val["note"]
 
@@ -79,10 +84,11 @@ def test_the_command_fills_what_was_measured_and_names_what_needs_data(board, tm
     assert main(["reproductions", "--db", str(db), "--recipes", *map(str, recipes), "--markdown"]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("| rep") or line.startswith("| unmeasured")]
-    assert len(lines) == 6
+    assert len(lines) == 8
     pub = 100 * np.mean([m["accuracy"] for m in published])
     assert f"| {pub:.2f} (3 runs) |" in lines[0] and f"{pub - 75:+.2f} [" in lines[0]
-    assert all("needs the licensed data" in line for line in lines[3:])
+    assert "val figure: see the board" in lines[2]
+    assert all("needs the licensed data" in line for line in lines[4:])
     assert main(["reproductions", "--db", str(tmp_path / "nope.duckdb")]) == 2
     assert "no leaderboard database" in capsys.readouterr().err
 

@@ -110,6 +110,27 @@ def test_centers_move_toward_class_means_at_their_own_rate():
     assert torch.allclose(loss.centers, c - 0.5 * (center_term + 10.0 / 2 * island_gradient(c)), atol=1e-6)
 
 
+def test_island_thesis_form_follows_eqs_2_19_and_2_21():
+    """``form: thesis``: CE + λ1·L_C + λ2·L_I (λ2 not multiplied by λ1) and the island update scaled by
+    1/(1 + K) without λ."""
+    centers = [[0.0, 0.0], [4.0, 4.0], [-1.0, 2.0]]
+    feats = torch.tensor([[1.0, 2.0], [3.0, 2.0], [2.0, 5.0], [0.0, 0.0]])
+    labels = torch.tensor([0, 0, 0, 1])
+    c = torch.tensor(centers)
+    loss, net, _ = _metric_loss("island", centers, weight=0.01, island_weight=10.0, center_lr=0.5, form="thesis")
+    loss.eval()
+    logits = net(feats)
+    compact = 0.5 * (feats - c[labels]).pow(2).sum(1).mean()
+    expected = nn.functional.cross_entropy(logits, labels) + 0.01 * compact + 10.0 * island_term(c)
+    assert loss(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.train()
+    loss(net(feats), labels)
+    center_term = torch.stack([3 * (c[0] - torch.tensor([2.0, 3.0])) / 4, c[1] / 2, torch.zeros(2)])
+    assert torch.allclose(loss.centers, c - 0.5 * (center_term + island_gradient(c) / (1 + 3)), atol=1e-6)
+    with pytest.raises(FerbenchError, match="form 'paper' is not one of cai, thesis"):
+        LOSSES["island"](3, [1, 1, 1], form="paper")
+
+
 def test_island_gradient_is_the_cosine_gradient_and_pushes_centers_apart():
     c = torch.tensor([[1.0, 0.2, 0.0], [0.8, 0.5, 0.1], [-0.3, 1.0, 0.4]], requires_grad=True)
     (auto,) = torch.autograd.grad(island_term(c), c)  # ordered pairs count each cosine twice
@@ -357,3 +378,22 @@ def test_hard_sample_phase_trains_on_the_samples_phase_one_got_wrong(toy, tmp_pa
     assert [p["epochs_ran"] for p in phases] == [1, 2, 1]
     rows = (run_dir / "curves.csv").read_text().splitlines()
     assert rows[0].endswith("phase") and [r.rsplit(",", 1)[1] for r in rows[1:]] == ["1", "2-hard", "2-hard", "2-augmented"]
+
+
+def test_gradual_unfreezing_trains_the_head_first_then_one_more_block_every_n_epochs(toy, tmp_path):
+    """``train.unfreeze_every=1`` on a 3-block timm ViT: epoch 0 trains the head only, epoch 1 adds the
+    last block and the final norm, epoch 2 the next block (counted in each epoch's curves row)."""
+    kwargs = {"img_size": 16, "patch_size": 8, "depth": 3, "embed_dim": 32, "num_heads": 2}
+    recipe = load_recipe(tf.write_recipe(
+        tmp_path / "r.yaml", toy[1], tmp_path / "runs", model={"name": "timm/vit_tiny_patch16_224", "kwargs": kwargs},
+        train={"epochs": 3, "unfreeze_every": 1, "precision": "fp32"}, scheduler={"name": "constant"}))
+    (run_dir,) = runner.run_recipe(recipe, folds=[0])
+    rows = (run_dir / "curves.csv").read_text().splitlines()
+    col = rows[0].split(",").index("trainable_params")
+    trainable = [int(float(r.split(",")[col])) for r in rows[1:]]
+    model = create_model("timm/vit_tiny_patch16_224", 3, 3, False, None, **kwargs)
+    count = lambda *mods: sum(p.numel() for m in mods for p in m.parameters())  # noqa: E731
+    assert trainable == [count(model.head), count(model.head, model.norm, model.blocks[2]),
+                         count(model.head, model.norm, model.blocks[1], model.blocks[2])]
+    with pytest.raises(FerbenchError, match="needs a timm ViT"):
+        loop._unfreezer(create_model("tiny_vit", 3, 3, False, None), 2, 1)

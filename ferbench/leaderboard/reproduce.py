@@ -50,6 +50,10 @@ def measure_for(metric: str, classes: list[str]) -> Callable[[np.ndarray], np.nd
 
     def per_class(cms: np.ndarray) -> np.ndarray:
         cms = np.asarray(cms, dtype=np.float64)
+        if kind == "accuracy_without":  # the full argmax, scored on the other classes' rows
+            rest = np.delete(np.delete(cms, k, -2), k, -1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (np.trace(rest, axis1=-2, axis2=-1) / np.delete(cms, k, -2).sum((-2, -1)))[..., None]
         tp, support, predicted = cms[..., k, k], cms[..., k, :].sum(-1), cms[..., :, k].sum(-1)
         with np.errstate(invalid="ignore", divide="ignore"):
             recall, precision = tp / support, tp / predicted

@@ -99,18 +99,28 @@ WINDOW w AS (PARTITION BY group_id, recipe_hash, true_label);
 -- reported vs reproduced: each published figure of an entry's recipe(s) beside the measured mean of
 -- the same metric and role over the entry's counted runs (percent; delta = measured - reported); a
 -- per-class figure (metric 'precision:<class>', 'recall:<class>', 'f1:<class>') is measured from
--- class_metrics
+-- class_metrics; 'accuracy_without:<class>' (the model's argmax over all classes, scored on the test
+-- rows of the other classes) from the confusion matrix
 CREATE VIEW reported_vs_measured AS
-WITH figures AS (
+WITH without AS (
+    SELECT p.run_id, p.metric,
+           sum(CASE WHEN c.true_label = c.pred_label THEN c.n ELSE 0 END) / nullif(sum(c.n), 0) AS value
+    FROM (SELECT DISTINCT run_id, role, metric FROM reported WHERE metric LIKE 'accuracy\_without:%' ESCAPE '\') p
+    JOIN confusion c ON c.run_id = p.run_id AND c.role = p.role
+    WHERE c.true_label <> substr(p.metric, strpos(p.metric, ':') + 1)
+    GROUP BY p.run_id, p.metric
+), figures AS (
     SELECT gr.group_id, g.manifest_hash, gr.recipe_hash, p.*,
            CASE split_part(p.metric, ':', 1)
                WHEN 'precision' THEN c.precision WHEN 'recall' THEN c.recall WHEN 'f1' THEN c.f1
+               WHEN 'accuracy_without' THEN w.value
                ELSE m.value END AS measured_value
     FROM group_runs gr JOIN groups g USING (group_id)
     JOIN reported p USING (run_id)
     LEFT JOIN fold_metrics m ON m.run_id = p.run_id AND m.system = 'model' AND m.role = p.role AND m.metric = p.metric
     LEFT JOIN class_metrics c ON c.run_id = p.run_id AND c.role = p.role AND p.metric LIKE '%:%'
                              AND c.class = substr(p.metric, strpos(p.metric, ':') + 1)
+    LEFT JOIN without w ON w.run_id = p.run_id AND w.metric = p.metric
 )
 SELECT group_id, manifest_hash, recipe_hash, recipe_name, metric, role,
        any_value(value) AS reported, 100 * avg(measured_value) AS measured,

@@ -15,6 +15,8 @@ peak frames, the Bosphorus AU rule) are declared in that dataset's folder.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,8 +62,8 @@ class MergeSpec:
     reference: dict[str, Any]
     require: tuple[str, ...]  # image columns a row must have (checked while streaming)
     metadata: Callable[[dict[str, "RowImages"], dict[str, Any]], dict[str, Any]] = lambda images, params: {}
-    #: ``copy(row, k, seed)``: the k-th augmented copy of a row (for selections with ``copies``)
-    copy: Callable[[dict[str, Any], int, int], dict[str, Any]] | None = None
+    #: ``copy(row, k, seed, params)``: the k-th augmented copy of a row (for selections with ``copies``)
+    copy: Callable[[dict[str, Any], int, int, dict[str, Any]], dict[str, Any]] | None = None
 
 
 class RowImages:
@@ -103,6 +105,8 @@ def merge(name: str, data_dirs: list[str | Path], out_dir: str | Path, seed: int
     if set(inputs.sources) != set(spec.sources):
         raise FerbenchError(f"merge {name} needs exactly {list(spec.sources)}; got {sorted(inputs.sources)}")
     sels = spec.select(inputs, int(seed), params)
+    if spec.copy is not None:  # copies see the merge's parameters
+        spec = dataclasses.replace(spec, copy=functools.partial(spec.copy, params=params))
     images = {n: spec.images(inputs.sources[n], params) for n in spec.sources}
     schema = make_schema(_union_extras(inputs, spec), _metadata(spec, inputs, images, params, seed))
     per_source: dict[str, Any] = {}

@@ -5,7 +5,8 @@
 ``bosphorus_au_rule`` (default true, as in the thesis), AU scans mapped by the CK+-style rule
 LFAU_24→anger, LFAU_9→disgust, LFAU_12→happiness, LFAU_15→sadness, UFAU_2→surprise,
 UFAU_1→fear (exact codes; label_source ``au-rule``). Unlike the reference code, every neutral
-scan and every repetition is kept (it overwrote them by name) and subjects stay whole.
+scan and every repetition is kept (it overwrote them by name; ``bosphorus_scans=as-published``
+rebuilds that: one scan per subject and label) and subjects stay whole.
 Depth is brought to **one unit, orientation and reference**: 16-bit PNG, 0.1 mm per unit,
 value = distance along the camera's viewing axis from a plane 50 mm in front of the face's
 nearest point (larger = farther, as ``geometry.render`` draws BU-3DFE and Bosphorus), 0 = no
@@ -50,6 +51,10 @@ def _global_select(inputs: Inputs, seed: int, params: dict[str, Any]) -> dict[st
             _bosphorus_labels(t, sel, params["bosphorus_au_rule"])
         sel.keep = np.isin(sel.label, GLOBAL_CLASSES)
         sel.excluded["no-label-in-7-classes"] = int((~sel.keep).sum())
+        if name == "bosphorus" and params["bosphorus_scans"] == "as-published":
+            _as_published(t, sel)
+        elif params["bosphorus_scans"] not in ("all", "as-published"):
+            raise FerbenchError(f"merge global: bosphorus_scans={params['bosphorus_scans']!r}; choose all or as-published")
         out[name] = sel
     return out
 
@@ -67,6 +72,25 @@ def _bosphorus_labels(t: pa.Table, sel: Selection, au_rule: bool) -> None:
         if rule is not None:
             sel.label[i] = EMOTION_INDEX[rule]
             sel.label_source[int(i)] = "au-rule"
+
+
+def _as_published(t: pa.Table, sel: Selection) -> None:
+    """The reference code's Bosphorus selection: it wrote each scan to a file named by subject and
+    class, so one scan per (subject, label) survived — the last written, taken here as the highest
+    repetition, then the last sample id (the code's file order is UNVERIFIED)."""
+    subject = np_col(t, "subject_id", "")
+    rep = np_col(t, "repetition", 0) if "repetition" in t.column_names else np.zeros(t.num_rows, np.int64)
+    sample = np_col(t, "sample_id", "")
+    best: dict[tuple[str, int], int] = {}
+    for i in np.flatnonzero(sel.keep):
+        key = (str(subject[i]), int(sel.label[i]))
+        j = best.get(key)
+        if j is None or (int(rep[i]), str(sample[i])) > (int(rep[j]), str(sample[j])):
+            best[key] = int(i)
+    kept = np.zeros(t.num_rows, bool)
+    kept[list(best.values())] = True
+    sel.excluded["overwritten-as-published"] = int((sel.keep & ~kept).sum())
+    sel.keep = kept
 
 
 class _DepthHarmonise(RowImages):
@@ -139,7 +163,7 @@ GLOBAL = register_merge(MergeSpec(
     name="global",
     title="Global (CalD3r/MenD3s + BU-3DFE + Bosphorus, RGB-D, 7 classes)",
     sources=("bosphorus", "bu3dfe", "caldr_menders"),
-    params={"bosphorus_au_rule": True, "sensor_unit_mm": 0.125, "depth_reference": "nearest"},
+    params={"bosphorus_au_rule": True, "sensor_unit_mm": 0.125, "depth_reference": "nearest", "bosphorus_scans": "all"},
     columns=("label_source", "scan_class", "scan_code"),
     extra_fields=(),
     select=_global_select,
@@ -158,6 +182,8 @@ GLOBAL = register_merge(MergeSpec(
             "E_X_1 overwrite E_X_0, so it kept one neutral and one scan per emotion per subject; ferbench keeps all",
             "CalD3r/MenD3s rows without their RGB or depth partner (2 known pairs) are excluded here",
             "bosphorus_au_rule=false leaves the AU-derived Bosphorus scans out",
+            "bosphorus_scans=as-published keeps one Bosphorus scan per subject and label, as the reference "
+            "code's overwriting did (the published 12,098-row set); all (default) keeps every scan",
         ],
     },
 ))

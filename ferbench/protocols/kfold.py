@@ -20,6 +20,8 @@ does it), so the result depends only on the data and the seed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -158,6 +160,33 @@ def stratified_holdout(labels: np.ndarray, fractions: tuple[float, float, float]
     out = np.empty(len(y), dtype=np.int8)
     out[order] = roles
     return out
+
+
+def _allocate(counts: np.ndarray, total: int) -> np.ndarray:
+    """``total`` split over classes in proportion to ``counts``: floors, then the largest remainders
+    (ties to the lower class index), as scikit-learn's stratified splitters allocate."""
+    exact = counts * total / max(int(counts.sum()), 1)
+    base = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - base), kind="stable")
+    base[order[: total - int(base.sum())]] += 1
+    return base
+
+
+def two_stage_holdout(labels: np.ndarray, test: float, val_of_rest: float, rng: np.random.Generator) -> np.ndarray:
+    """Role per row as two stratified ``train_test_split`` calls: ``ceil(test · n)`` rows to test, then
+    ``ceil(val_of_rest · rest)`` of the rest to val (scikit-learn's sizes and per-class allocation;
+    which rows of a class go where is this generator's draw, not scikit-learn's)."""
+    _, y = np.unique(labels, return_inverse=True)
+    counts = np.bincount(y)
+    n_test = math.ceil(test * len(y) - 1e-9)
+    t = _allocate(counts, n_test)
+    v = _allocate(counts - t, math.ceil(val_of_rest * (len(y) - n_test) - 1e-9))
+    roles = np.full(len(y), TRAIN, np.int8)
+    for c in range(len(counts)):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        roles[rows[: t[c]]] = TEST
+        roles[rows[t[c]: t[c] + v[c]]] = VAL
+    return roles
 
 
 def per_class_draw(labels: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FerbenchError
 from .base import ABSENT, TEST, TRAIN, VAL, Inputs, Plan, Protocol, in_classes, np_col, plan_rows, register, split_roles, stream
-from .kfold import per_class_draw, stratified_holdout
+from .kfold import per_class_draw, stratified_holdout, two_stage_holdout
 
 SIX = (1, 2, 3, 4, 5, 6)
 SEVEN = (0, 1, 2, 3, 4, 5, 6)
@@ -37,11 +38,25 @@ def official_plan(dataset: str, splits: dict[str, int], classes: tuple[int, ...]
 
 
 def fer2013_holdout_plan(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
+    """Stratified train/val/test over the rows of ``source_split`` ("all", or one of FER2013's
+    splits, e.g. report 001's "Training"); ``split``: "one-pass" (per-class fractions) or
+    "two-stage" (test first, then val from the rest, with scikit-learn's sizes)."""
     src = inputs.get("fer2013")
     labels = np_col(src.table, "label", -1)
     keep = in_classes(labels, SEVEN)
+    which = params["source_split"]
+    if which != "all":
+        if which not in FER_SPLITS:
+            raise FerbenchError(f"fer2013-holdout: source_split={which!r} is not 'all' or one of {', '.join(FER_SPLITS)}")
+        keep &= np.asarray(src.table["source_split"].to_pylist(), dtype=object) == which
     fractions = (params["train"], params["val"], params["test"])
-    roles = stratified_holdout(labels[keep], fractions, stream(seed, "fer2013-holdout"))
+    rng = stream(seed, "fer2013-holdout")
+    if params["split"] == "two-stage":
+        roles = two_stage_holdout(labels[keep], params["test"], params["val"] / (params["train"] + params["val"]), rng)
+    elif params["split"] == "one-pass":
+        roles = stratified_holdout(labels[keep], fractions, rng)
+    else:
+        raise FerbenchError(f"fer2013-holdout: split={params['split']!r} is not 'one-pass' or 'two-stage'")
     return Plan(plan_rows(src, keep), roles[None, None, :], SEVEN)
 
 

@@ -132,12 +132,13 @@ def model_facts(model, spec, recipe, device: str) -> dict[str, Any]:
         facts["gflops"] = round(counter.get_total_flops() / 1e9, 6)
     except Exception as exc:  # noqa: BLE001 - a model FlopCounterMode cannot trace still has a record
         facts["flops_error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-    ckpt, cfg = recipe.model.checkpoint, getattr(net, "ferbench_cfg", None) or {}
+    trunk = (recipe.model.kwargs or {}).get("backbone_checkpoint")  # weights loaded into a model's trunk(s)
+    ckpt, cfg = recipe.model.checkpoint or trunk, getattr(net, "ferbench_cfg", None) or {}
     facts["pretrained"] = bool(recipe.model.pretrained or ckpt)
     facts["checkpoint"] = ckpt
     facts["checkpoint_sha256"] = _sha256(ckpt) if ckpt else None
     if ckpt:
-        facts["pretrained_source"] = f"checkpoint {Path(ckpt).name}"
+        facts["pretrained_source"] = f"{'checkpoint' if recipe.model.checkpoint else 'trunk checkpoint'} {Path(ckpt).name}"
     elif recipe.model.pretrained:
         tag = getattr(net, "pretrained_cfg", None) or {}
         facts["pretrained_source"] = (tag.get("hf_hub_id") or tag.get("url") or

@@ -39,6 +39,8 @@ def decode_depth(data: bytes, size: int, unit_mm: float, spec: InputSpec) -> np.
     valid = mm > 0
     if not valid.any():
         return np.zeros((1, size, size), np.float32)
+    if spec.depth_norm == "max":  # report 003's Eq. 3.1: X / max(X), no shift (relative depths kept)
+        return (mm / mm[valid].max()).astype(np.float32)[None]
     lo, hi = mm[valid].min(), mm[valid].max()
     out = np.where(valid, (mm - lo) / max(hi - lo, 1e-6) * 0.9 + 0.1, 0.0)
     return out.astype(np.float32)[None]

@@ -3,8 +3,8 @@
 Model input (the manifest contract): rgb → 3 channels (grayscale repeated) or 1 (``channels: 1``);
 depth → 1 channel; rgbd → RGB then depth (4) or gray then depth (2). Images are resized to a square
 (the faces are pre-cropped). Depth is converted to millimetres with the dataset's ``depth.unit_mm``
-metadata and scaled either per image (``depth_norm: minmax``: valid pixels to [0.1, 1], 0 = no data) or
-by ``depth_scale_mm`` (``decode.decode_depth``). Colour channels are /255. All channels are then
+metadata and scaled per image (``depth_norm: minmax``: valid pixels to [0.1, 1], 0 = no data; ``max``:
+divided by the map's largest depth, report 003's Eq. 3.1) or by ``depth_scale_mm`` (``decode.decode_depth``). Colour channels are /255. All channels are then
 normalised with mean/std (``to_input``), after the batch augmentations (``ferbench.train.augment``).
 """
 

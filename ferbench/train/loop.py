@@ -198,6 +198,24 @@ def validate(model: nn.Module, loader: Loader, spec: InputSpec, recipe: Recipe, 
     return {"loss": nll(logits, labels), **{k: float(s[k]) for k in ("accuracy", "balanced_accuracy", "macro_f1")}}
 
 
+def _unfreezer(model: nn.Module, every: int | None, world: int) -> Callable[[int], int | None]:
+    """``epoch → trainable parameter count`` after applying gradual unfreezing at that epoch (stage
+    ``epoch // every``: a function of the epoch alone, so a resumed run unfreezes the same); a no-op
+    returning None without ``train.unfreeze_every``."""
+    if not every:
+        return lambda epoch: None
+    from ..models.small_vit import gradual_unfreeze
+
+    if every < 1:
+        raise FerbenchError(f"train.unfreeze_every must be at least 1, got {every}")
+    if world > 1:
+        raise FerbenchError("train.unfreeze_every changes which parameters train between epochs, which DDP does not "
+                            "allow: run it on one device")
+    if not (all(hasattr(model, a) for a in ("head", "norm")) and isinstance(getattr(model, "blocks", None), nn.Sequential)):
+        raise FerbenchError(f"train.unfreeze_every needs a timm ViT (blocks, norm, head); {type(model).__name__} is not one")
+    return lambda epoch: gradual_unfreeze(model, epoch // every)
+
+
 def fit(
     model: nn.Module,
     train: Loader,
@@ -248,7 +266,9 @@ def fit(
         ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     monitored = "test" if recipe.train.select == "on_test" else "val"  # the role the curves' scores are on
+    unfreeze = _unfreezer(model, cfg.unfreeze_every, world)
     for epoch in range(start, cfg.epochs):
+        trainable = unfreeze(epoch)
         if result.stopped_early:
             break
         torch.manual_seed(_seed(seed, epoch, rank))
@@ -266,6 +286,8 @@ def fit(
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss, "train_accuracy": train_acc,
                **{f"{monitored}_{k}": v for k, v in (val_scores or {}).items()}, "seconds": seconds,
                "samples_per_s": n / seconds if seconds else 0.0}
+        if trainable is not None:
+            row["trainable_params"] = trainable
         result.curves.append(row)
         if schedule.interval == "epoch":
             schedule.step(_score(recipe, val_scores, train_loss, schedule.monitor))

@@ -25,10 +25,11 @@ so one batch moves them once. The island term depends on the centers only, so it
 to the network's loss (shown in the loss value) and acts through the center update.
 
 Report 003 (CalD3r/MenD3s, BU-3DFE, Global) and its companion loss code: λ = 1e-2, λ_I = 10,
-centers learnt by SGD at α = 0.5. UNVERIFIED: the report's Eq. 2.19 writes CE + λ1·L_C + λ2·L_I
-and its Eq. 2.21 normalises the island update by 1/(1 + K) without λ; we follow Cai et al.'s form
-(λ_I inside the island loss, λ_I/(K - 1) in the update), which matches the companion code's
-λ_global · (L_C + λ_island · L_I).
+centers learnt by SGD at α = 0.5. The report's text and code disagree, so both forms exist
+(``form``): ``cai`` (default) is Cai et al.'s, λ_I inside the island loss and λ_I/(K - 1) in the
+update, which matches the companion code's λ_global · (L_C + λ_island · L_I); ``thesis`` is the
+text's Eq. 2.19, CE + λ1·L_C + λ2·L_I (λ1 = ``weight``, λ2 = ``island_weight``), with Eq. 2.21's
+island update normalised by 1/(1 + K) and no λ.
 """
 
 from __future__ import annotations
@@ -91,17 +92,25 @@ def island_term(centers: torch.Tensor) -> torch.Tensor:
     return (cos.sum() - cos.diagonal().sum()) + k * (k - 1)
 
 
+#: the island loss as Cai et al. / the companion code write it, or as report 003's Eqs. 2.19 and 2.21
+ISLAND_FORMS = ("cai", "thesis")
+
+
 class CenterLoss(nn.Module):
     """CE + λ (L_C + λ_I L_I) with centers kept here and stepped by their own SGD (see the module docstring).
 
     ``island_weight = 0`` gives the center loss alone.
     """
 
-    def __init__(self, num_classes: int, ce_loss: nn.Module, weight: float, center_lr: float, island_weight: float = 0.0):
+    def __init__(self, num_classes: int, ce_loss: nn.Module, weight: float, center_lr: float, island_weight: float = 0.0,
+                 form: str = "cai"):
         super().__init__()
         if num_classes < 2 and island_weight:
             raise FerbenchError("island loss needs at least two classes")
+        if form not in ISLAND_FORMS:
+            raise FerbenchError(f"island loss: form {form!r} is not one of {', '.join(ISLAND_FORMS)}")
         self.num_classes, self.weight, self.center_lr, self.island_weight = num_classes, weight, center_lr, island_weight
+        self.form = form
         self.ce = ce_loss
         self.register_buffer("centers", torch.empty(0))
         self._features: torch.Tensor | None = None
@@ -124,8 +133,11 @@ class CenterLoss(nn.Module):
             raise FerbenchError(f"features are {feats.shape[1]}-wide but the centers {self.centers.shape[1]}-wide")
         centers = self.centers
         compact = 0.5 * (feats - centers[labels]).pow(2).sum(1).mean()
-        metric = compact + self.island_weight * island_term(centers) if self.island_weight else compact
-        loss = self.ce(logits, labels) + self.weight * metric
+        if self.form == "thesis":  # Eq. 2.19: CE + λ1 L_C + λ2 L_I
+            loss = self.ce(logits, labels) + self.weight * compact + self.island_weight * island_term(centers)
+        else:
+            metric = compact + self.island_weight * island_term(centers) if self.island_weight else compact
+            loss = self.ce(logits, labels) + self.weight * metric
         if self.training:
             self.step_centers(feats.detach(), labels)
         return loss
@@ -141,7 +153,8 @@ class CenterLoss(nn.Module):
             sums, counts = packed[:, :-1], packed[:, -1]
         delta = (counts[:, None] * self.centers - sums) / (1 + counts[:, None])
         if self.island_weight:
-            delta += self.island_weight / (self.num_classes - 1) * island_gradient(self.centers)
+            scale = 1 / (1 + self.num_classes) if self.form == "thesis" else self.island_weight / (self.num_classes - 1)
+            delta += scale * island_gradient(self.centers)
         self.centers.sub_(self.center_lr * delta)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -169,7 +182,8 @@ def center(num_classes: int, class_counts: Sequence[int], *, weight: float = 1e-
 @register_loss
 def island(num_classes: int, class_counts: Sequence[int], *, weight: float = 1e-2, island_weight: float = 10.0,
            center_lr: float = 0.5, label_smoothing: float = 0.0,
-           class_weights: str | list[float] | None = None) -> nn.Module:
-    """Cross-entropy + ``weight`` × (center loss + ``island_weight`` × island loss); centers stepped at ``center_lr``."""
+           class_weights: str | list[float] | None = None, form: str = "cai") -> nn.Module:
+    """Cross-entropy + ``weight`` × (center loss + ``island_weight`` × island loss) (``form: cai``) or
+    CE + ``weight`` × center + ``island_weight`` × island (``form: thesis``); centers stepped at ``center_lr``."""
     base = ce(num_classes, class_counts, label_smoothing=label_smoothing, class_weights=class_weights)
-    return CenterLoss(num_classes, base, weight, center_lr, island_weight)
+    return CenterLoss(num_classes, base, weight, center_lr, island_weight, form)

@@ -82,8 +82,9 @@ class InputCfg:
     #: "model": mean/std above (or the model's); "train": each fold's own train-role statistics
     #: (colour over all pixels, depth over valid pixels), recorded in the run's result
     normalize: Literal["model", "train"] = "model"
-    #: "minmax": each depth map's valid pixels to [0.1, 1] (0 = no data); "scale": millimetres / depth_scale_mm
-    depth_norm: Literal["minmax", "scale"] = "minmax"
+    #: "minmax": each depth map's valid pixels to [0.1, 1] (0 = no data); "max": divided by its largest
+    #: depth (report 003's Eq. 3.1, X / max X); "scale": millimetres / depth_scale_mm
+    depth_norm: Literal["minmax", "max", "scale"] = "minmax"
     depth_scale_mm: float = 200.0
 
 
@@ -98,6 +99,9 @@ class TrainCfg:
     channels_last: bool = False
     compile: bool = False
     grad_clip: float | None = None
+    #: gradual unfreezing (timm ViTs): the trunk frozen but the head for the first N epochs, then one
+    #: more transformer block every N epochs (``models.small_vit.gradual_unfreeze``); null = all trainable
+    unfreeze_every: int | None = None
     #: stop after this many epochs without improvement of ``monitor`` on the val role; null = never
     early_stopping: int | None = None
     monitor: Literal["balanced_accuracy", "accuracy", "macro_f1", "loss"] = "balanced_accuracy"
@@ -125,7 +129,8 @@ class ReportedCfg:
     #: in percent, as published
     value: float
     #: a scalar metric (accuracy, balanced_accuracy, macro_f1, weighted_precision, weighted_recall,
-    #: weighted_f1) or a per-class one: ``precision:<class>``, ``recall:<class>``, ``f1:<class>``
+    #: weighted_f1), a per-class one (``precision:<class>``, ``recall:<class>``, ``f1:<class>``), or
+    #: ``accuracy_without:<class>``: the argmax over every class scored on the other classes' rows
     metric: str = "accuracy"
     #: the role the publication's figure corresponds to in this recipe's protocol
     role: Literal["test", "val"] = "test"

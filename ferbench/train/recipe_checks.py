@@ -10,8 +10,9 @@ from .recipe_yaml import RecipeError
 if TYPE_CHECKING:
     from .recipe import Recipe, ReportedCfg
 
-#: per-class metrics a reported figure may name as ``<metric>:<class>``
-PER_CLASS_METRICS = ("precision", "recall", "f1")
+#: per-class metrics a reported figure may name as ``<metric>:<class>``; ``accuracy_without:<class>``
+#: is the accuracy of the full argmax on the rows of every other class (report 002's "7-class accuracy")
+PER_CLASS_METRICS = ("precision", "recall", "f1", "accuracy_without")
 
 _CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
 
@@ -53,7 +54,7 @@ def _check_reported(figures: list["ReportedCfg"], listed: bool) -> None:
         kind, _, cls = fig.metric.partition(":")
         if fig.metric not in SCALARS and not (kind in PER_CLASS_METRICS and cls):
             raise RecipeError(f"{where}.metric: {fig.metric!r} is not one of {list(SCALARS)} nor "
-                              "precision:<class> / recall:<class> / f1:<class>", f"{where}.metric")
+                              "precision:<class> / recall:<class> / f1:<class> / accuracy_without:<class>", f"{where}.metric")
         if (fig.metric, fig.role) in seen:
             raise RecipeError(f"{where}: a second figure for {fig.metric} on {fig.role}", where)
         seen.add((fig.metric, fig.role))

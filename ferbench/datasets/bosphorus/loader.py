@@ -43,7 +43,9 @@ fixed (24, 3) array in the database's label order, NaN where absent (``bosphorus
 ``landmarks_2d`` are the ``.lm2`` texture pixels (``bosphorus24-2d`` layout).
 
 The ``.png`` texture is not pixel-registered to the rendered depth, so ``align=true`` rotates the
-RGB only; the depth stays in the scanner's upright metric frame.
+RGB only; the depth stays in the scanner's upright metric frame. ``crop_rgb=true`` crops the
+texture to the box of the valid samples' texture coordinates (report 003 cropped its Bosphorus RGB
+"accordingly to the depth maps"; orientation of v UNVERIFIED, so off by default).
 
 Unlike the public reference code, the ``.bnt`` planes are read in file order X, Y, Z, u, v (not
 reversed), and repeated scans are never collapsed onto one name.
@@ -64,7 +66,8 @@ from ...geometry import bnt, bosphorus_landmarks, render
 from ...geometry.bnt import read_bnt
 from ...geometry.bosphorus_landmarks import read_lm2, read_lm3, to_slots
 from ...geometry.render import depth_metadata, depth_to_png, render_grid_depth
-from ...imageio import check_image
+from ...errors import SampleError
+from ...imageio import check_image, encode_png
 from ...schema import EMOTION_INDEX, LANDMARKS_TYPE, image, namespaced
 from .. import _rgbd
 from ..base import register_dataset, DatasetLoader, Item, Option, Report
@@ -138,6 +141,7 @@ BosphorusDB/
     )
     options = {
         "au_rule": Option(False, "also label LFAU_24/9/12/15 and UFAU_2/1 scans by the reference code's AU rule"),
+        "crop_rgb": Option(False, "crop the colour texture to the scan's valid samples (their u, v), as report 003 did"),
         "align": _rgbd.ALIGN,
         **_rgbd.CAMERA_OPTIONS,
     }
@@ -215,6 +219,8 @@ BosphorusDB/
         view = render_grid_depth(grid.x, grid.y, grid.z, grid.valid, _rgbd.camera(self.opts))
         lm3 = to_slots(read_lm3(self.root / files["lm3"]), 3, files["lm3"]) if "lm3" in files else None
         lm2 = to_slots(read_lm2(self.root / files["lm2"]), 2, files["lm2"]) if "lm2" in files else None
+        if self.opts["crop_rgb"]:
+            rgb = crop_to_scan(rgb, grid, files["png"])
         if self.opts["align"]:
             rgb, _, _ = _rgbd.align_images(rgb, None, files["png"])
         raw = f"{p['class']}_{p['code']}"
@@ -245,6 +251,25 @@ BosphorusDB/
 
     def fingerprint_sources(self) -> tuple[Any, ...]:
         return (*super().fingerprint_sources(), _rgbd, bnt, bosphorus_landmarks, render)
+
+
+def crop_to_scan(png: bytes, grid, where: str) -> bytes:
+    """The texture cropped to the pixel box of the valid samples' texture coordinates (u left → right,
+    v top → bottom, both in [0, 1]: the orientation of the synthetic scans; UNVERIFIED on the real
+    files, which is why the option is off by default). A scan without usable u, v is a fault."""
+    import io
+
+    from PIL import Image
+
+    ok = grid.valid & np.isfinite(grid.u) & np.isfinite(grid.v) & (grid.u >= 0) & (grid.u <= 1) & (grid.v >= 0) & (grid.v <= 1)
+    if not ok.any():
+        raise SampleError("bad-texture-coordinates", "no valid sample has u, v in [0, 1]: cannot crop the texture", where)
+    with Image.open(io.BytesIO(png)) as im:
+        w, h = im.size
+        box = (int(np.floor(grid.u[ok].min() * w)), int(np.floor(grid.v[ok].min() * h)),
+               max(int(np.ceil(grid.u[ok].max() * w)), int(np.floor(grid.u[ok].min() * w)) + 1),
+               max(int(np.ceil(grid.v[ok].max() * h)), int(np.floor(grid.v[ok].min() * h)) + 1))
+        return encode_png(np.asarray(im.convert("RGB").crop(box)))
 
 
 def _rows(points: np.ndarray | None) -> list[list[float]] | None:

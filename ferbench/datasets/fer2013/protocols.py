@@ -10,7 +10,9 @@
   whose pixels equal a Training image's removed (and test images equal to a val image), so no
   test image was seen in training; the removed ids are in the manifest notes.
 * ``fer2013-holdout``: the stratified 64/16/20 train/val/test hold-out some reports draw from all
-  35,887 rows. FER2013 has no subject ids, so it is stratified by label only (seeded).
+  35,887 rows (``source_split=all``) or from one split: report 001 split the 28,709 Training rows
+  with two stratified ``train_test_split`` calls (``source_split=Training``, ``split=two-stage``:
+  18,373 / 4,594 / 5,742). FER2013 has no subject ids, so it is stratified by label only (seeded).
 * ``fer2013-random-kfold``: image-level random 5-fold over the official rows (no subjects: not
   subject-leaky; exact duplicates are a stated leak).
 """
@@ -69,10 +71,11 @@ register(
 register(
     Protocol(
         "fer2013-holdout",
-        "FER2013 stratified 64/16/20 train/val/test hold-out over all rows (no subjects: label-stratified), 7 classes",
+        "FER2013 stratified 64/16/20 train/val/test hold-out over all rows or one source split (no subjects: "
+        "label-stratified), 7 classes",
         ("fer2013",),
         fer2013_holdout_plan,
-        {"train": 0.64, "val": 0.16, "test": 0.20},
+        {"train": 0.64, "val": 0.16, "test": 0.20, "source_split": "all", "split": "one-pass"},
     )
 )
 random_kfold_protocol("fer2013")
