@@ -3,10 +3,11 @@ partial entries. Everything shown comes from the database (``--no-ingest`` shows
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -53,18 +54,9 @@ def _dicts(cur) -> list[dict[str, Any]]:
 def rank(db: str | Path = DEFAULT_DB, protocol: str | None = None, manifest: str | None = None,
          metric: str = DEFAULT_METRIC) -> list[Board]:
     """The boards of a built database; refuses a protocol whose results span several manifests."""
-    import duckdb
-
     if metric not in SCALARS:
         raise FerbenchError(f"unknown metric {metric!r}; one of {', '.join(SCALARS)}")
-    if not Path(db).is_file():
-        raise FerbenchError(f"no leaderboard database at {db}: run `ferbench leaderboard --runs RUNS_DIR` first")
-    try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        raise FerbenchError(f"{db} is not a ferbench board ({' '.join(str(exc).split())})") from None
-    try:
-        info = _info(con, db)
+    with _open(db) as (con, info):
         pairs = con.execute("SELECT DISTINCT protocol, manifest_hash FROM groups ORDER BY ALL").fetchall()
         if protocol is not None:
             pairs = [p for p in pairs if p[0] == protocol]
@@ -93,13 +85,18 @@ def rank(db: str | Path = DEFAULT_DB, protocol: str | None = None, manifest: str
         if boards:
             boards[0].notes = general + boards[0].notes
         return boards
-    finally:
-        con.close()
 
 
 def reproductions(db: str | Path = DEFAULT_DB) -> list[dict[str, Any]]:
     """The board's ``reproductions`` rows (``reproduce.reproduction_rows``: each published figure of a
     recipe reported, reproduced as published and honestly, with both gaps)."""
+    with _open(db) as (con, _):
+        return _dicts(con.execute("SELECT * FROM reproductions ORDER BY recipe_name, metric, role"))
+
+
+@contextlib.contextmanager
+def _open(db: str | Path) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(read-only connection, board_info) of a built board of this format; one-line errors otherwise."""
     import duckdb
 
     if not Path(db).is_file():
@@ -109,8 +106,7 @@ def reproductions(db: str | Path = DEFAULT_DB) -> list[dict[str, Any]]:
     except duckdb.Error as exc:
         raise FerbenchError(f"{db} is not a ferbench board ({' '.join(str(exc).split())})") from None
     try:
-        _info(con, db)
-        return _dicts(con.execute("SELECT * FROM reproductions ORDER BY recipe_name, metric, role"))
+        yield con, _info(con, db)
     finally:
         con.close()
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .board import SHOWN, Board
 from .html_parts import Cell, entry_names, esc, metric_name, points, table
-from .render import _pm, _size
+from .cells import pm, size_text
 
 MAX_CURVE_RUNS = 12  # runs drawn per entry's training-curve plot (the first ones, in cell order)
 
@@ -64,7 +64,7 @@ def _source_table(rows: list[dict[str, Any]]) -> str:
     body = []
     for name, ms in by.items():
         any_row = next(iter(ms.values()))
-        body.append([name, *[Cell(_pm(ms[m]["mean"], ms[m]["std"]), ms[m]["mean"]) if m in ms else Cell("—", None)
+        body.append([name, *[Cell(pm(ms[m]["mean"], ms[m]["std"]), ms[m]["mean"]) if m in ms else Cell("—", None)
                              for m in SHOWN], Cell(any_row["n"], any_row["n"]), Cell(any_row["n_runs"], any_row["n_runs"])])
     return table(head, body)
 
@@ -191,7 +191,7 @@ def _wall(seconds: float | None) -> str:
 def facts_html(d: dict[str, Any] | None) -> str:
     if not d:
         return ""
-    p, g = _size(d["params"], d["gflops"])
+    p, g = size_text(d["params"], d["gflops"])
     items = [("Parameters", p), ("GFLOPs", g),
              ("Pretraining", d["pretrained_source"] or ("yes" if d["pretrained"] else "none (trained from scratch)")),
              ("Checkpoint sha256", ", ".join(d["checkpoint_sha256"] or []) or "—"),
@@ -218,7 +218,7 @@ def drill_down(board: Board, data: dict[str, Any], has_db: bool) -> str:
         key = (e["group_id"], e["recipe_hash"])
         head = f"{e['rank']}{'' if e['rank'] is None else '.'} " if board.section == "ranked" else ""
         body = [f"<details><summary>{esc(head)}{esc(entry_names(e))} <code>{esc(e['short_hash'])}</code> — {esc(e['model'])}: "
-                f"{esc(_pm(e['mean'], e['std']))}</summary>"]
+                f"{esc(pm(e['mean'], e['std']))}</summary>"]
         if has_db:
             if data["source"].get(key):
                 body += ["<h4>Per source dataset</h4>", _source_table(data["source"][key])]

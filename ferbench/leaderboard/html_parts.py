@@ -8,7 +8,7 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-from .render import _pct
+from .cells import pct
 
 METRIC_NAMES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "macro_f1": "Macro F1",
                 "weighted_precision": "Weighted precision", "weighted_recall": "Weighted recall",
@@ -164,7 +164,7 @@ def make_slug(text: str, taken: set[str]) -> str:
 
 
 def points(v: float | None) -> Cell:
-    return Cell(_pct(v), v)
+    return Cell(pct(v), v)
 
 
 def entry_names(e: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from .board import SHOWN, Board
 from .drill import Drill, drill_down
 from .html_parts import CSS, JS, Cell, entry_names, esc, filter_box, make_slug, metric_name, table
-from .render import _notes, _pct, _pm, _runs, _size, _vs, _vs_baseline, _vs_best, _warning
+from .cells import board_notes, is_warning, pct, pm, runs_text, size_text, vs_baseline, vs_best, vs_reported
 
 
 def _rank_marks(board: Board) -> dict[int, str]:
@@ -50,28 +50,28 @@ def entries_table(board: Board, tid: str) -> str:
         row += [entry_names(e), e["short_hash"], e["model"] + (" (pretrained)" if e["pretrained"] else "")]
         if not ranked:
             row.append(Cell(f"partial {e['k_folds']}/{e['total_folds']} folds ({e['coverage']})", e["k_folds"]))
-        row += [Cell(_pm(e["mean"], e["std"]), e["mean"]), Cell(_interval_pct(e["ci_lo"], e["ci_hi"]), e["ci_lo"])]
+        row += [Cell(pm(e["mean"], e["std"]), e["mean"]), Cell(_interval_pct(e["ci_lo"], e["ci_hi"]), e["ci_lo"])]
         if ranked:
-            row.append(Cell(_vs_best(e), e.get("diff_best")))
-        row.append(Cell(_vs_baseline(e), e.get("diff_baseline")))
-        row += [Cell(_pm(*e["also"][m]), e["also"][m][0]) if m in e["also"] else Cell("—", None) for m in others]
-        p, g = _size(e["params"], e["gflops"])
-        row += [Cell(_vs(e), cls="wrap"), Cell(_runs(e), e["n_runs"]), Cell(p, e["params"]), Cell(g, e["gflops"]),
+            row.append(Cell(vs_best(e), e.get("diff_best")))
+        row.append(Cell(vs_baseline(e), e.get("diff_baseline")))
+        row += [Cell(pm(*e["also"][m]), e["also"][m][0]) if m in e["also"] else Cell("—", None) for m in others]
+        p, g = size_text(e["params"], e["gflops"])
+        row += [Cell(vs_reported(e), cls="wrap"), Cell(runs_text(e), e["n_runs"]), Cell(p, e["params"]), Cell(g, e["gflops"]),
                 ("SYNTHETIC " if e["synthetic"] else "") + (e["datasets"] or "")]
         rows.append(row)
     return table(head, rows, tid)
 
 
 def _interval_pct(lo: float | None, hi: float | None) -> str:
-    return "—" if lo is None else f"[{_pct(lo)}, {_pct(hi)}]"
+    return "—" if lo is None else f"[{pct(lo)}, {pct(hi)}]"
 
 
 def baselines_table(board: Board) -> str:
     others = [m for m in SHOWN if m != board.metric]
     head = ["Baseline", f"{metric_name(board.metric)} (%) mean ± std", "95% CI (%)", *[f"{metric_name(m)} (%)" for m in others],
             "Folds"]
-    rows = [[b["system"], Cell(_pm(b["mean"], b["std"]), b["mean"]), Cell(_interval_pct(b["ci_lo"], b["ci_hi"]), b["ci_lo"]),
-             *[Cell(_pm(*b["also"][m]), b["also"][m][0]) for m in others], Cell(b["n_folds"], b["n_folds"])]
+    rows = [[b["system"], Cell(pm(b["mean"], b["std"]), b["mean"]), Cell(_interval_pct(b["ci_lo"], b["ci_hi"]), b["ci_lo"]),
+             *[Cell(pm(*b["also"][m]), b["also"][m][0]) for m in others], Cell(b["n_folds"], b["n_folds"])]
             for b in board.baselines]
     return table(head, rows)
 
@@ -145,8 +145,8 @@ def _ci_units(board: Board) -> str:
 
 def board_html(board: Board, bid: str, drill: Drill) -> str:
     parts = [f"<h3 id='{bid}'>{esc(_board_title(board))}<a class='anchor' href='#{bid}' aria-label='link to this table'>#</a></h3>"]
-    for note in _notes(board):
-        parts.append(f"<p class='warn'>{esc(note)}</p>" if _warning(note) else f"<p class='caption'>{esc(note)}</p>")
+    for note in board_notes(board):
+        parts.append(f"<p class='warn'>{esc(note)}</p>" if is_warning(note) else f"<p class='caption'>{esc(note)}</p>")
     tid = f"{bid}-entries"
     parts += [filter_box(tid, "entries"), entries_table(board, tid)]
     parts.append(f"<p class='method'>Method: {esc(board.method)}{esc(_ci_units(board))} Scores in percent; Δ in "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .board import SHOWN, Board
+from .cells import board_notes, entry_label, is_warning, pct, pm, runs_text, size_text, vs_baseline, vs_best, vs_reported
 
 _MD_SPECIAL = re.compile(r"([\\|*`<>]|\](?=\())")
 _MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
@@ -19,67 +20,6 @@ def md_escape(text: Any) -> str:
     """One Markdown table cell: backslash-escaped specials, newlines folded."""
     s = " ".join(str(text).split())
     return _MD_UNDERSCORE.sub(r"\\_", _MD_SPECIAL.sub(r"\\\1", s))
-
-
-def _pct(v: float | None, signed: bool = False) -> str:
-    return "—" if v is None else f"{100 * v:+.2f}" if signed else f"{100 * v:.2f}"
-
-
-def _pm(mean: float | None, std: float | None) -> str:
-    """"55.20 ± 1.30"; a single run has no spread: "55.20 ± —"."""
-    return "—" if mean is None else f"{_pct(mean)} ± {'—' if std is None else _pct(std)}"
-
-
-def _interval(lo: float | None, hi: float | None) -> str:
-    return "—" if lo is None else f"[{_pct(lo, True)}, {_pct(hi, True)}]"
-
-
-def entry_label(e: dict[str, Any]) -> str:
-    return f"{' = '.join(e['names'] or ['?'])} @{e['short_hash']}"
-
-
-def _vs_best(e: dict[str, Any]) -> str:
-    if e.get("diff_best") is None:
-        return "—"
-    if e["position"] == 1:
-        return "best"
-    return f"{_pct(e['diff_best'], True)} {_interval(e['diff_best_lo'], e['diff_best_hi'])}" + (
-        " tied" if e["tied_with_best"] else "")
-
-
-def _vs_baseline(e: dict[str, Any]) -> str:
-    if not e.get("vs_baseline"):
-        return "—"
-    diff = f"{_pct(e['diff_baseline'], True)} {_interval(e['diff_baseline_lo'], e['diff_baseline_hi'])} vs {e['best_baseline']}"
-    word = {"not distinguishable": "not distinguishable from baseline"}.get(e["vs_baseline"], e["vs_baseline"])
-    return f"{word}: {diff}"
-
-
-#: published figures shown in an entry's row; the rest are in the reported-vs-measured table
-ROW_FIGURES = 3
-
-
-def _vs(e: dict[str, Any]) -> str:
-    """"55.54 vs 53.20 accuracy (test)": each published figure beside the measured mean of the same metric
-    and role (the headline scalars first; past ``ROW_FIGURES``, a count pointing to the full table)."""
-    figures = sorted(e.get("reported", []), key=lambda r: ":" in r["metric"])  # stable: the recipe's order
-    parts = []
-    for r in figures[:ROW_FIGURES]:
-        measured = "—" if r["measured"] is None else f"{r['measured']:.2f}"
-        parts.append(f"{r['reported']:.2f} vs {measured} {r['metric']} ({r['role']})")
-    if len(figures) > ROW_FIGURES:
-        parts.append(f"{len(figures) - ROW_FIGURES} more in the reported-figures table")
-    return "; ".join(parts) or "—"
-
-
-def _size(params: int | None, gflops: float | None) -> tuple[str, str]:
-    p = "—" if params is None else f"{params / 1e6:.2f}M" if params >= 1e4 else str(params)
-    return p, "—" if gflops is None else f"{gflops:.3g}"
-
-
-def _runs(e: dict[str, Any]) -> str:
-    return f"{e['n_runs']} ({e['n_folds']} {'fold' if e['n_folds'] == 1 else 'folds'} × {e['n_seeds']} " \
-           f"{'seed' if e['n_seeds'] == 1 else 'seeds'})"
 
 
 def _table(board: Board) -> tuple[list[str], list[list[str]]]:
@@ -94,19 +34,19 @@ def _table(board: Board) -> tuple[list[str], list[list[str]]]:
         tiers[e["tier"]] = tiers.get(e["tier"], 0) + 1
     body = []
     for e in board.entries:
-        interval = "—" if e["ci_lo"] is None else f"[{_pct(e['ci_lo'])}, {_pct(e['ci_hi'])}] by {e['ci_unit']}"
-        row = [entry_label(e), e["model"] + (" (pretrained)" if e["pretrained"] else ""), _pm(e["mean"], e["std"]), interval]
+        interval = "—" if e["ci_lo"] is None else f"[{pct(e['ci_lo'])}, {pct(e['ci_hi'])}] by {e['ci_unit']}"
+        row = [entry_label(e), e["model"] + (" (pretrained)" if e["pretrained"] else ""), pm(e["mean"], e["std"]), interval]
         if board.section == "ranked":
-            row = [f"{e['rank']}{'=' if tiers.get(e['tier'], 0) > 1 else ''}", *row, _vs_best(e)]
+            row = [f"{e['rank']}{'=' if tiers.get(e['tier'], 0) > 1 else ''}", *row, vs_best(e)]
         else:
             row = [*row[:2], f"partial {e['k_folds']}/{e['total_folds']} folds ({e['coverage']})", *row[2:]]
-        row += [_vs_baseline(e), *[_pm(*e["also"][m]) if m in e["also"] else "—" for m in others], _vs(e), _runs(e),
-                *_size(e["params"], e["gflops"]), ("SYNTHETIC " if e["synthetic"] else "") + (e["datasets"] or "")]
+        row += [vs_baseline(e), *[pm(*e["also"][m]) if m in e["also"] else "—" for m in others], vs_reported(e), runs_text(e),
+                *size_text(e["params"], e["gflops"]), ("SYNTHETIC " if e["synthetic"] else "") + (e["datasets"] or "")]
         body.append(row)
     for b in board.baselines:
-        interval = "—" if b["ci_lo"] is None else f"[{_pct(b['ci_lo'])}, {_pct(b['ci_hi'])}]"
-        body.append(["–", f"baseline: {b['system']}", "", _pm(b["mean"], b["std"]), interval, "", "",
-                     *[_pm(*b["also"][m]) for m in others], "—", f"{b['n_folds']} folds", "", "", ""])
+        interval = "—" if b["ci_lo"] is None else f"[{pct(b['ci_lo'])}, {pct(b['ci_hi'])}]"
+        body.append(["–", f"baseline: {b['system']}", "", pm(b["mean"], b["std"]), interval, "", "",
+                     *[pm(*b["also"][m]) for m in others], "—", f"{b['n_folds']} folds", "", "", ""])
     return head, body
 
 
@@ -129,7 +69,7 @@ def _detail_lines(board: Board) -> list[str]:
             changes = ("overrides: not recorded" if diff is None else "no overrides" if not diff else
                        "overrides: " + ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, (a, b) in diff.items()))
             out.append(f"{d['short_hash']} {o['recipe_name']}: {where}; {changes}")
-        p, g = _size(d["params"], d["gflops"])
+        p, g = size_text(d["params"], d["gflops"])
         facts = [f"params {p}", f"GFLOPs {g}", f"pretrained: {d['pretrained_source'] or ('yes' if d['pretrained'] else 'no')}"]
         if d["checkpoint_sha256"]:
             facts.append("checkpoint sha256 " + ", ".join(s[:16] for s in d["checkpoint_sha256"]))
@@ -138,29 +78,6 @@ def _detail_lines(board: Board) -> list[str]:
                   f"git {', '.join(s[:12] for s in d['git_shas'] or ['?'])}"]
         out.append(f"{d['short_hash']} model: " + "; ".join(facts))
     return out
-
-
-def _notes(board: Board) -> list[str]:
-    notes = []
-    if board.synthetic:
-        notes.append("SYNTHETIC DATA: these results come from generated data, not from the real dataset(s).")
-    if board.leakage and board.leakage != "clean":
-        notes.append(f"LEAKAGE: the manifest's leakage verdict is {board.leakage!r}; results are not subject-independent.")
-    if board.siblings:
-        notes.append(f"{board.siblings} other manifest(s) exist for {board.protocol}; they are ranked separately, never together.")
-    if board.section == "ranked":
-        notes.append(f"Every entry here is scored on exactly the same runs: {board.coverage} "
-                     f"({board.k_folds}/{board.total_folds} folds); the baselines on the same runs.")
-    else:
-        notes.append("These entries do not cover the ranked coverage: each is shown on its own runs, unranked, beside "
-                     "the best baseline on the same runs.")
-    if not board.paired:
-        notes.append("Some entries here saw different test samples in a run: no paired test is given.")
-    return notes + board.notes
-
-
-def _warning(note: str) -> bool:
-    return note.startswith(("SYNTHETIC", "LEAKAGE", "SELECTED ON TEST"))
 
 
 def _title(board: Board) -> str:
@@ -181,8 +98,8 @@ def render_text(boards: Sequence[Board], markdown: bool = False) -> str:
     esc = md_escape if markdown else (lambda s: s)
     for board in boards:
         out.append(("## " if markdown else "") + esc(_title(board)))
-        for note in _notes(board):
-            out.append(("> " + (f"**{esc(note)}**" if _warning(note) else esc(note))) if markdown else "  " + note)
+        for note in board_notes(board):
+            out.append(("> " + (f"**{esc(note)}**" if is_warning(note) else esc(note))) if markdown else "  " + note)
         out.append("")
         out += _text_table(*_table(board), markdown)
         out += ["", ("*Method:* " if markdown else "Method: ") + esc(board.method), ""]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..metrics import SCALARS
 from .recipe_yaml import RecipeError
-
-if TYPE_CHECKING:
-    from .recipe import Recipe, ReportedCfg
 
 #: per-class metrics a reported figure may name as ``<metric>:<class>``; ``accuracy_without:<class>``
 #: is the accuracy of the full argmax on the rows of every other class (report 002's "7-class accuracy")
@@ -17,9 +14,10 @@ PER_CLASS_METRICS = ("precision", "recall", "f1", "accuracy_without")
 _CHANNELS = {"rgb": (1, 3), "depth": (1,), "rgbd": (2, 4)}
 
 
-def check_semantics(r: "Recipe") -> None:
+def check_semantics(r: Any) -> None:
     """What the types alone do not say: one protocol source, channels that fit the modality, positive
-    sizes, a normalisation without fixed statistics, known reported metrics, SAM without accumulation."""
+    sizes, a normalisation without fixed statistics, known reported metrics, SAM without accumulation.
+    ``r`` is a ``recipe.Recipe`` (not imported: that module imports this one)."""
     from ..devices import DeviceError, parse_device
 
     try:
@@ -46,7 +44,7 @@ def check_semantics(r: "Recipe") -> None:
         raise RecipeError("optimizer sam takes two passes per batch and does not support train.accum_steps > 1", "train.accum_steps")
 
 
-def _check_reported(figures: list["ReportedCfg"], listed: bool) -> None:
+def _check_reported(figures: list[Any], listed: bool) -> None:
     """Each published figure names a known metric, once per (metric, role)."""
     seen: set[tuple[str, str]] = set()
     for i, fig in enumerate(figures):
