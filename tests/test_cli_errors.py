@@ -235,7 +235,7 @@ def test_debug_shows_the_traceback(capsys):
     err = capsys.readouterr().err
     assert "Traceback" in err and err.rstrip().endswith("did you mean 'epochs'? (valid here: epochs, batch_size, "
                                                          "accum_steps, precision, channels_last, compile, grad_clip, unfreeze_every, "
-                                                         "early_stopping, monitor, select)")
+                                                         "early_stopping, monitor, val_every, select)")
 
 
 def test_an_internal_error_is_one_line_unless_debug(capsys, monkeypatch):

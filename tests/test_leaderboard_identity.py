@@ -104,7 +104,8 @@ def test_several_reported_figures_with_measured_delta_and_notes(tmp_path):
     reported = [{"value": 60.0, "metric": "accuracy", "role": "test", "source": "report 9, Table 1", "notes": "one run"},
                 {"value": 50.0, "metric": "macro_f1", "role": "test", "source": "report 9, Table 2", "notes": "macro"},
                 {"value": 70.0, "metric": f"recall:{CLASSES[1]}", "role": "test", "source": "report 9, Table 3"},
-                {"value": 65.0, "metric": f"accuracy_without:{CLASSES[2]}", "role": "test", "source": "report 9, Table 1"}]
+                {"value": 65.0, "metric": f"accuracy_without:{CLASSES[2]}", "role": "test", "source": "report 9, Table 1"},
+                {"value": 1.5, "metric": "gmacs", "role": "test", "source": "report 9, Table 1"}]
     runs = tmp_path / "runs"
     for fold in range(3):
         fake_run(runs, "rep", "r" * 16, fold=fold, reported=reported)
@@ -121,6 +122,7 @@ def test_several_reported_figures_with_measured_delta_and_notes(tmp_path):
     cms = [np.asarray(m["confusion"]) for m in measured]  # the full argmax on the rows of the other classes
     without = 100 * np.mean([np.trace(cm[:2, :2]) / cm[:2].sum() for cm in cms])
     assert rows[f"accuracy_without:{CLASSES[2]}"]["measured"] == pytest.approx(without)
+    assert rows["gmacs"]["measured"] is None  # these records have no model facts
     text = lb.render([board], "table")
     assert "Reported vs reproduced" in text and "report 9, Table 2" in text and "one run" in text
     assert f"60.00 vs {acc:.2f} accuracy (test); 50.00 vs" in text
@@ -150,3 +152,17 @@ def test_a_trunk_checkpoint_is_loaded_and_recorded_with_its_hash(toy, tmp_path):
     facts = RunRecord.load(run_dir).model
     assert facts["checkpoint"] == str(weights) and facts["pretrained_source"] == "trunk checkpoint trunk.pth"
     assert facts["checkpoint_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_model_figures_are_compared_in_their_own_units(tmp_path):
+    reported = [{"value": 1.5, "metric": "gmacs", "role": "test", "source": "T1"},
+                {"value": 12.0, "metric": "params_m", "role": "test", "source": "T1"}]
+    runs = tmp_path / "runs"
+    for fold in range(3):
+        fake_run(runs, "m", "m" * 16, fold=fold, reported=reported,
+                 model={"params": 11_000_000, "trainable_params": 11_000_000, "gflops": 4.0})
+    lb.ingest([runs], tmp_path / "lb.duckdb")
+    (board,) = lb.rank(tmp_path / "lb.duckdb")
+    rows = {r["metric"]: r for r in board.reported}
+    assert (rows["gmacs"]["measured"], rows["gmacs"]["delta"]) == (2.0, 0.5)  # 4 GFLOPs = 2 GMACs
+    assert rows["params_m"]["measured"] == pytest.approx(11.0) and rows["params_m"]["delta"] == pytest.approx(-1.0)

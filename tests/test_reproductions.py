@@ -21,7 +21,9 @@ from test_leaderboard_fakes import CLASSES, fake_run, fold_truth, predict  # noq
 FIGURES = [{"value": 75.0, "metric": "accuracy", "role": "test", "source": "Paper, Tab. 1"},
            {"value": 70.0, "metric": f"recall:{CLASSES[1]}", "role": "test", "source": "Paper, Tab. 2"},
            {"value": 50.0, "metric": "accuracy", "role": "val", "source": "Paper, Fig. 3"},
-           {"value": 80.0, "metric": f"accuracy_without:{CLASSES[0]}", "role": "test", "source": "Paper, Tab. 1"}]
+           {"value": 80.0, "metric": f"accuracy_without:{CLASSES[0]}", "role": "test", "source": "Paper, Tab. 1"},
+           {"value": 2.5, "metric": "params_m", "role": "test", "source": "Paper, Tab. 1"}]
+MODEL = {"params": 2_000_000, "trainable_params": 2_000_000, "gflops": 0.5}
 HONEST, PUBLISHED = "a" * 64, "b" * 64
 
 
@@ -32,7 +34,7 @@ def _runs(root: Path, name: str, recipe_hash: str, manifest: str, published: boo
         truth = fold_truth(fold)[0]
         pred = predict(truth, same_as if same_as is not None else accuracy, seed=fold)
         run = fake_run(root, name, recipe_hash, fold=fold, manifest=manifest, published=published, reported=FIGURES,
-                       pred=pred)
+                       pred=pred, model=MODEL)
         out.append(json.loads((run / RESULT).read_text())["metrics"]["test"])
     return out
 
@@ -70,6 +72,10 @@ def test_each_figure_reported_as_published_honest_and_both_gaps(board):
     cms = [np.asarray(m["confusion"]) for m in published]
     assert without["as_published"] == pytest.approx(100 * np.mean([np.trace(cm[1:, 1:]) / cm[1:].sum() for cm in cms]))
 
+    params = rows[("rep", "params_m", "test")]  # a model figure: in its own unit, no interval
+    assert (params["as_published"], params["honest"], params["implementation_gap"], params["leakage_inflation"]) == (2.0, 2.0, -0.5, 0.0)
+    assert params["gap_lo"] is None
+
     val = rows[("rep", "accuracy", "val")]
     assert val["as_published"] is None and "val figure" in val["note"]
 
@@ -84,11 +90,11 @@ def test_the_command_fills_what_was_measured_and_names_what_needs_data(board, tm
     assert main(["reproductions", "--db", str(db), "--recipes", *map(str, recipes), "--markdown"]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("| rep") or line.startswith("| unmeasured")]
-    assert len(lines) == 8
+    assert len(lines) == 10
     pub = 100 * np.mean([m["accuracy"] for m in published])
     assert f"| {pub:.2f} (3 runs) |" in lines[0] and f"{pub - 75:+.2f} [" in lines[0]
     assert "val figure: see the board" in lines[2]
-    assert all("needs the licensed data" in line for line in lines[4:])
+    assert all("needs the licensed data" in line for line in lines[5:])
     assert main(["reproductions", "--db", str(tmp_path / "nope.duckdb")]) == 2
     assert "no leaderboard database" in capsys.readouterr().err
 

@@ -397,3 +397,35 @@ def test_gradual_unfreezing_trains_the_head_first_then_one_more_block_every_n_ep
                          count(model.head, model.norm, model.blocks[1], model.blocks[2])]
     with pytest.raises(FerbenchError, match="needs a timm ViT"):
         loop._unfreezer(create_model("tiny_vit", 3, 3, False, None), 2, 1)
+
+
+def test_val_marks_split_an_epoch_into_fractions():
+    assert loop.val_marks(0.1, 100) == {10 * k - 1: k / 10 for k in range(1, 10)}
+    assert loop.val_marks(0.5, 4) == {1: 0.5} and loop.val_marks(None, 10) == {} and loop.val_marks(0.5, 1) == {}
+
+
+def test_validation_part_way_through_epochs_is_seen_by_selection(toy, tmp_path):
+    """``train.val_every=0.25``: three extra validations per epoch (curves rows marked mid_epoch), and the
+    tested weights are those of the best of all validations."""
+    recipe = load_recipe(tf.write_recipe(
+        tmp_path / "r.yaml", toy[1], tmp_path / "runs",
+        train={"epochs": 2, "batch_size": 3, "val_every": 0.25, "precision": "fp32", "monitor": "accuracy"}))  # 4 batches
+    (run_dir,) = runner.run_recipe(recipe, folds=[0])
+    import csv
+    import json
+
+    with (run_dir / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    mid = [r for r in rows if r["mid_epoch"] == "True"]
+    ends = [r for r in rows if r["mid_epoch"] != "True"]
+    assert len(ends) == 2 and len(mid) == 6 and [round(float(r["epoch"]) % 1, 2) for r in mid[:3]] == [0.25, 0.5, 0.75]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    sel = metrics["selection"]
+    accs = [float(r["val_accuracy"]) for r in rows]
+    best = max(range(len(rows)), key=lambda k: (accs[k], -k))  # the first of the best
+    at = float(rows[best]["epoch"])
+    expected = (int(at), round(at % 1, 4) or 1.0) if rows[best]["mid_epoch"] == "True" else (int(at), 1.0)
+    assert (sel["epoch"], round(sel["epoch_fraction"], 4), sel["epochs_ran"]) == (*expected, 2)
+    assert metrics["val"]["accuracy"] == pytest.approx(accs[best])  # the tested weights are that validation's
+    with pytest.raises(RecipeError, match="val_every=1.5"):
+        from_dict({"protocol": {"manifest": "m.parquet"}, "train": {"val_every": 1.5}})

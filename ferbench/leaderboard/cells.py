@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..metrics import SCALARS
 from .board import Board
 
 
@@ -49,8 +50,13 @@ ROW_FIGURES = 3
 
 def vs_reported(e: dict[str, Any]) -> str:
     """"55.54 vs 53.20 accuracy (test)": each published figure beside the measured mean of the same metric
-    and role (the headline scalars first; past ``ROW_FIGURES``, a count pointing to the full table)."""
-    figures = sorted(e.get("reported", []), key=lambda r: ":" in r["metric"])  # stable: the recipe's order
+    and role (the scalar scores first, in ``SCALARS`` order, then model and per-class figures; past
+    ``ROW_FIGURES``, a count pointing to the full table)."""
+    def order(r: dict[str, Any]) -> tuple[int, int, str]:
+        m = r["metric"]
+        return (0, SCALARS.index(m), "") if m in SCALARS else (2 if ":" in m else 1, 0, m)
+
+    figures = sorted(e.get("reported", []), key=order)
     parts = []
     for r in figures[:ROW_FIGURES]:
         measured = "—" if r["measured"] is None else f"{r['measured']:.2f}"

@@ -77,7 +77,7 @@ def baselines_table(board: Board) -> str:
 
 
 def reported_table(board: Board, tid: str) -> str:
-    head = ["Entry", "Hash", "Metric (role)", "Reported (%)", "Measured (%)", "Δ (points)", "Source", "Notes"]
+    head = ["Entry", "Hash", "Metric (role)", "Reported", "Measured", "Δ", "Source", "Notes"]
     rows = [[r["recipe_name"] or "?", r["recipe_hash"][:8], f"{metric_name(r['metric'])} ({r['role']})",
              Cell(f"{r['reported']:.2f}", r["reported"]),
              Cell("—" if r["measured"] is None else f"{r['measured']:.2f}", r["measured"]),
@@ -159,7 +159,8 @@ def board_html(board: Board, bid: str, drill: Drill) -> str:
         rid = f"{bid}-reported"
         parts += ["<h4>Reported vs measured</h4>", filter_box(rid, "reported figures"), reported_table(board, rid),
                   "<p class='caption'>Each published figure of an entry's recipe beside the measured mean of the same "
-                  "metric and role over the entry's counted runs; Δ = measured − reported, in points.</p>"]
+                  "metric and role over the entry's counted runs; Δ = measured − reported. Scores in percent (Δ in "
+                  "points); params_m in millions of parameters, gmacs in 10⁹ multiply-accumulates per image.</p>"]
     parts.append(drill_down(board, drill.load(board), drill.con is not None))
     return "\n".join(parts)
 

@@ -51,7 +51,7 @@ def _table(board: Board) -> tuple[list[str], list[list[str]]]:
 
 
 def _reported_table(board: Board) -> tuple[list[str], list[list[str]]]:
-    head = ["entry", "metric (role)", "reported (%)", "measured (%)", "Δ (points)", "source", "notes"]
+    head = ["entry", "metric (role)", "reported", "measured", "Δ", "source", "notes"]  # scores in % (Δ in points)
     body = [[f"{r['recipe_name']} @{r['recipe_hash'][:8]}", f"{r['metric']} ({r['role']})",
              f"{r['reported']:.2f}", "—" if r["measured"] is None else f"{r['measured']:.2f}",
              "—" if r["delta"] is None else f"{r['delta']:+.2f}", r["source"] or "", r["notes"] or ""]
@@ -107,6 +107,8 @@ def render_text(boards: Sequence[Board], markdown: bool = False) -> str:
         if board.reported:
             out += ["", ("**Reported vs reproduced**" if markdown else "Reported vs reproduced:"), ""]
             out += _text_table(*_reported_table(board), markdown)
+            out += ["", "Scores in percent (Δ in points); params_m in millions of parameters, gmacs in 10^9 "
+                        "multiply-accumulates per image."]
         out.append("")
     return "\n".join(out) if boards else "no results\n"
 

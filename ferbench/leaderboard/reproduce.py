@@ -14,7 +14,8 @@ Each side's figure is the mean over its runs of the run's metric on its test pre
 board's entries). Intervals: a paired cluster bootstrap (``metrics.cell_bootstrap``: clusters =
 subjects, or samples without one; the union of both sides' clusters is resampled once per replicate,
 so the two sides are paired wherever they test the same subjects); the implementation gap's interval
-is the as-published side's, shifted by the constant reported figure. Percent; gaps in points.
+is the as-published side's, shifted by the constant reported figure. Percent; gaps in points. Model
+figures (parameters, MACs) are the runs' means in their own units, without an interval.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ from .collect import Run
 COLUMNS = ("recipe_name", "metric", "role", "source", "reported", "published_manifest", "published_protocol",
            "published_runs", "as_published", "honest_manifest", "honest_protocol", "honest_runs", "honest",
            "implementation_gap", "gap_lo", "gap_hi", "leakage_inflation", "inflation_lo", "inflation_hi", "note")
+
+
+def _scaled(key: str, scale: float) -> Callable[[dict[str, Any]], float | None]:
+    return lambda facts: None if facts.get(key) is None else facts[key] / scale
+
+
+#: model figures (``recipe_checks.MODEL_FIGURES``) from a run's model facts
+MODEL_FACTS = {"params_m": _scaled("params", 1e6), "trainable_params_m": _scaled("trainable_params", 1e6),
+               "gmacs": _scaled("gflops", 2.0)}
 
 
 def is_published(run: Run) -> bool:
@@ -107,6 +117,17 @@ def _row(name: str, metric: str, role: str, fig: dict[str, Any], chosen: dict[bo
                         f"{prefix}_runs": len(runs)})
     if role != "test":
         row["note"] = "; ".join(notes + [f"a {role} figure: compared in the board's reported-vs-measured table only"])
+        return row
+    if metric in MODEL_FACTS:  # a model figure: the runs' mean, in its own unit, no interval (nothing to resample)
+        for flag, key in ((True, "as_published"), (False, "honest")):
+            values = [MODEL_FACTS[metric](r.record.model) for r in chosen[flag][0] if r.record.model]
+            values = [v for v in values if v is not None]
+            row[key] = float(np.mean(values)) if values else None
+        if row["as_published"] is not None:
+            row["implementation_gap"] = row["as_published"] - reported
+            if row["honest"] is not None:
+                row["leakage_inflation"] = row["as_published"] - row["honest"]
+        row["note"] = "; ".join(notes) or None
         return row
     first = (chosen[True][0] or chosen[False][0] or [None])[0]
     measure = None if first is None else measure_for(metric, list(first.record.classes))

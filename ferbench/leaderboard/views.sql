@@ -97,10 +97,12 @@ FROM cells
 WINDOW w AS (PARTITION BY group_id, recipe_hash, true_label);
 
 -- reported vs reproduced: each published figure of an entry's recipe(s) beside the measured mean of
--- the same metric and role over the entry's counted runs (percent; delta = measured - reported); a
+-- the same metric and role over the entry's counted runs (scores in percent; delta = measured - reported); a
 -- per-class figure (metric 'precision:<class>', 'recall:<class>', 'f1:<class>') is measured from
 -- class_metrics; 'accuracy_without:<class>' (the model's argmax over all classes, scored on the test
--- rows of the other classes) from the confusion matrix
+-- rows of the other classes) from the confusion matrix; model figures ('params_m',
+-- 'trainable_params_m': millions of parameters; 'gmacs': 10^9 multiply-accumulates of one forward
+-- pass, = GFLOPs / 2) from run_models, in their own units (not percent)
 CREATE VIEW reported_vs_measured AS
 WITH without AS (
     SELECT p.run_id, p.metric,
@@ -112,19 +114,22 @@ WITH without AS (
 ), figures AS (
     SELECT gr.group_id, g.manifest_hash, gr.recipe_hash, p.*,
            CASE split_part(p.metric, ':', 1)
-               WHEN 'precision' THEN c.precision WHEN 'recall' THEN c.recall WHEN 'f1' THEN c.f1
-               WHEN 'accuracy_without' THEN w.value
-               ELSE m.value END AS measured_value
+               WHEN 'precision' THEN 100 * c.precision WHEN 'recall' THEN 100 * c.recall WHEN 'f1' THEN 100 * c.f1
+               WHEN 'accuracy_without' THEN 100 * w.value
+               WHEN 'params_m' THEN rm.params / 1e6 WHEN 'trainable_params_m' THEN rm.trainable_params / 1e6
+               WHEN 'gmacs' THEN rm.gflops / 2
+               ELSE 100 * m.value END AS measured_value
     FROM group_runs gr JOIN groups g USING (group_id)
     JOIN reported p USING (run_id)
     LEFT JOIN fold_metrics m ON m.run_id = p.run_id AND m.system = 'model' AND m.role = p.role AND m.metric = p.metric
     LEFT JOIN class_metrics c ON c.run_id = p.run_id AND c.role = p.role AND p.metric LIKE '%:%'
                              AND c.class = substr(p.metric, strpos(p.metric, ':') + 1)
     LEFT JOIN without w ON w.run_id = p.run_id AND w.metric = p.metric
+    LEFT JOIN run_models rm ON rm.run_id = p.run_id
 )
 SELECT group_id, manifest_hash, recipe_hash, recipe_name, metric, role,
-       any_value(value) AS reported, 100 * avg(measured_value) AS measured,
-       100 * avg(measured_value) - any_value(value) AS delta, count(measured_value) AS n_runs,
+       any_value(value) AS reported, avg(measured_value) AS measured,
+       avg(measured_value) - any_value(value) AS delta, count(measured_value) AS n_runs,
        any_value(source) AS source, any_value(notes) AS notes
 FROM figures
 GROUP BY group_id, manifest_hash, recipe_hash, recipe_name, metric, role;

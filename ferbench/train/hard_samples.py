@@ -94,7 +94,7 @@ def second_phase(model: nn.Module, first: FitResult, first_ckpt: Path, make_load
         train_seconds=sum(f.train_seconds for f, _ in fits.values()),
         train_samples=sum(f.train_samples for f, _ in fits.values()),
         resumed_from=first.resumed_from,
-        phases=[{"phase": name, "samples": int(n), "epochs_ran": len(f.curves), "best_epoch": f.best_epoch}
+        phases=[{"phase": name, "samples": int(n), "epochs_ran": f.epochs_ran, "best_epoch": f.best_epoch}
                 for name, (f, n) in fits.items()],
     )
     return merged, aug_ckpt

@@ -55,12 +55,19 @@ class FitResult:
     curves: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = -1
     best_value: float | None = None
+    #: how far into ``best_epoch`` its best validation came (1.0 = at its end; less with ``train.val_every``)
+    best_fraction: float = 1.0
     stopped_early: bool = False
     train_seconds: float = 0.0
     train_samples: int = 0
     resumed_from: int | None = None
     #: for multi-phase training (``hard_samples``): one summary per phase
     phases: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def epochs_ran(self) -> int:
+        """Epochs trained (the curves' rows less the part-way validations of ``train.val_every``)."""
+        return sum(not row.get("mid_epoch") for row in self.curves)
 
     @property
     def samples_per_s(self) -> float:
@@ -275,9 +282,22 @@ def fit(
         gen = torch.Generator().manual_seed(_seed(seed, epoch, rank) + 1)
         train.set_epoch(epoch)
         t0 = time.perf_counter()
+        def mid_epoch(fraction: float, epoch: int = epoch) -> None:
+            """``train.val_every``: validate part-way through the epoch, keep the best weights."""
+            scores = validate(model, val, spec, recipe, n_classes)
+            model.train()
+            result.curves.append({"epoch": round(epoch + fraction, 4), "lr": optimizer.param_groups[0]["lr"],
+                                  **{f"{monitored}_{k}": v for k, v in scores.items()}, "mid_epoch": True})
+            value = _score(recipe, scores, math.inf)
+            if result.best_value is None or value > result.best_value:
+                result.best_value, result.best_epoch, result.best_fraction = value, epoch, fraction
+                if rank == 0:
+                    _save(model.state_dict(), ckpt_dir / BEST)
+
         train_loss, train_acc, n = _train_epoch(step_model, train, spec, cfg, optimizer, schedule, scaler, loss_fn,
                                                 augment, gen, mean, std, f"epoch {epoch + 1}/{cfg.epochs}", progress and rank == 0,
-                                                reseed=_seed(seed, epoch, rank))
+                                                reseed=_seed(seed, epoch, rank),
+                                                mid_epoch=mid_epoch if cfg.val_every and val is not None else None)
         seconds = time.perf_counter() - t0
         result.train_seconds += seconds
         result.train_samples += n
@@ -292,7 +312,7 @@ def fit(
         if schedule.interval == "epoch":
             schedule.step(_score(recipe, val_scores, train_loss, schedule.monitor))
         if result.best_value is None or value > result.best_value:
-            result.best_value, result.best_epoch = value, epoch
+            result.best_value, result.best_epoch, result.best_fraction = value, epoch, 1.0
             if rank == 0:
                 _save(model.state_dict(), ckpt_dir / BEST)
         patience = cfg.early_stopping
@@ -312,11 +332,27 @@ def fit(
     return result
 
 
+def val_marks(val_every: float | None, n_batches: int) -> dict[int, float]:
+    """Batch index → epoch fraction after which to validate part-way (``train.val_every``): every
+    ``val_every`` of the epoch, rounded to a batch, the epoch's end left to the end-of-epoch validation."""
+    if not val_every:
+        return {}
+    marks = {}
+    k = 1
+    while k * val_every < 1 - 1e-9:
+        i = max(0, round(k * val_every * n_batches) - 1)
+        if i < n_batches - 1:
+            marks[i] = (i + 1) / n_batches
+        k += 1
+    return marks
+
+
 def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn, augment, gen, mean, std, desc, progress,
-                 reseed: int | None = None):
+                 reseed: int | None = None, mid_epoch: Callable[[float], None] | None = None):
     """One training epoch. ``reseed``: the global torch RNG is seeded again once the first batch is in
     hand, because starting a streaming loader's workers draws from it (on the first epoch a process
-    runs only): without this, a resumed epoch would see another random stream than an uninterrupted one."""
+    runs only): without this, a resumed epoch would see another random stream than an uninterrupted one.
+    ``mid_epoch(fraction)`` runs after the batches ``val_marks`` names (``train.val_every``)."""
     from tqdm.auto import tqdm
 
     model.train()
@@ -325,6 +361,7 @@ def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn,
     correct = torch.zeros((), device=device, dtype=torch.long)
     n, accum = 0, cfg.accum_steps
     n_batches = len(loader)
+    marks = val_marks(cfg.val_every, n_batches) if mid_epoch is not None else {}
     bar = tqdm(total=n_batches, desc=desc, unit="batch", leave=False, disable=None if progress else True,
                mininterval=0.5)
     optimizer.zero_grad(set_to_none=True)
@@ -363,6 +400,8 @@ def _train_epoch(model, loader, spec, cfg, optimizer, schedule, scaler, loss_fn,
         correct += (logits.detach().argmax(1) == batch.label).sum()
         n += b
         bar.update(1)
+        if i in marks:
+            mid_epoch(marks[i])
     bar.close()
     totals = torch.stack([total_loss.double(), correct.double(), torch.tensor(float(n), device=device, dtype=torch.float64)])
     if loader.world > 1:

@@ -105,6 +105,9 @@ class TrainCfg:
     #: stop after this many epochs without improvement of ``monitor`` on the val role; null = never
     early_stopping: int | None = None
     monitor: Literal["balanced_accuracy", "accuracy", "macro_f1", "loss"] = "balanced_accuracy"
+    #: also validate every this fraction of an epoch (e.g. 0.1, as report 003), besides each epoch's end;
+    #: selection sees every validation; null = at epoch ends only
+    val_every: float | None = None
     #: which epoch's weights are tested: the best on val, the last, or ``on_test``: the best on the test
     #: fold itself, as some publications did (optimistic; only a ``*-published`` protocol may use it,
     #: and the leaderboard marks the entry)
@@ -130,7 +133,8 @@ class ReportedCfg:
     value: float
     #: a scalar metric (accuracy, balanced_accuracy, macro_f1, weighted_precision, weighted_recall,
     #: weighted_f1), a per-class one (``precision:<class>``, ``recall:<class>``, ``f1:<class>``), or
-    #: ``accuracy_without:<class>``: the argmax over every class scored on the other classes' rows
+    #: ``accuracy_without:<class>``: the argmax over every class scored on the other classes' rows, or a
+    #: model figure in its own unit: ``params_m``, ``trainable_params_m`` (millions), ``gmacs`` (10^9 MACs)
     metric: str = "accuracy"
     #: the role the publication's figure corresponds to in this recipe's protocol
     role: Literal["test", "val"] = "test"
