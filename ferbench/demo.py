@@ -317,10 +317,10 @@ def next_steps(out: Path) -> str:
         pass
     return f"""Where everything is ({out}):
   raw/<dataset>/             synthetic raw trees in each dataset's published layout (marked synthetic)
-  data/<dataset>/            converted datasets: Parquet shards, dataset.json, build_report.json
+  data/<dataset>/            converted datasets: data/part-*.parquet, README.md (dataset card), ferbench.json, build_report.json
   data/global/               the merged Global RGB-D set
   manifests/{PROTOCOL}.parquet   the verified, subject-grouped protocol manifest
-  runs/<run>/                per model: predictions.parquet, metrics.json, curves.csv, confusion.png, model.pt
+  runs/<run>/                per model: predictions.parquet, metrics.json, curves.csv/png, confusion.png, model.safetensors
   leaderboard/index.html     the ranked table with each model's confusion matrix
   leaderboard/ferbench.duckdb, leaderboard/leaderboard.md, demo.json (this run's summary)
 Open {out / "leaderboard" / "index.html"} in a browser.

@@ -27,7 +27,8 @@ from ferbench.train.recipe import load_recipe
 sys.path.insert(0, str(Path(__file__).parent))
 import train_fixtures as tf  # noqa: E402
 
-FILES = {"recipe.yaml", "predictions.parquet", "metrics.json", "curves.csv", "confusion.png", "result.json", "model.pt"}
+FILES = {"recipe.yaml", "predictions.parquet", "metrics.json", "curves.csv", "curves.png", "confusion.png", "result.json",
+         "model.safetensors", "model.json"}
 
 
 @pytest.fixture(scope="module")

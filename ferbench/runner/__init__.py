@@ -12,10 +12,12 @@ name, then renamed) and holds:
   pred, probs (class names in the schema metadata ``ferbench_classes``);
 * ``metrics.json``: test and val metrics, the majority and class-prior baselines, the selection rule
   (with ``phases`` for a recipe with ``hard_samples``: its epoch then counts within the last phase);
-* ``curves.csv``: one row per epoch; ``confusion.png``: the test confusion matrix;
+* ``curves.csv`` / ``curves.png``: one row per epoch (and per part-way validation); ``confusion.png``:
+  the test confusion matrix;
 * ``result.json``: the one record ``ferbench leaderboard`` ingests (with provenance and environment),
   a ``ferbench.run_record.RunRecord``;
-* ``model.pt``: the selected weights (``runtime.keep_weights``).
+* ``model.safetensors`` + ``model.json``: the selected weights and how to rebuild and feed the model
+  (``runtime.keep_weights``; ``ferbench.model_io.load_model``).
 
 While a job runs, its checkpoints live in ``<out_dir>/.<run name>.partial/``; a re-run of an
 interrupted job resumes from there, and says so first (``[<run name>] resuming from epoch E/N``). A job

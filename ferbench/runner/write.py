@@ -251,7 +251,6 @@ def make_record(p: "Prepared", scores: dict[str, Any], env: dict[str, Any],
 def write_run(p: "Prepared", fitted: "Fitted", ev: "Evaluation") -> Path:
     """Write every output into a temporary sibling, then rename it to the run directory (rank 0)."""
     import pyarrow.parquet as pq
-    import torch
 
     from .. import metrics
 
@@ -272,7 +271,6 @@ def write_run(p: "Prepared", fitted: "Fitted", ev: "Evaluation") -> Path:
         if recipe.runtime.keep_weights:
             from ..model_io import save_model
 
-            torch.save(p.model.state_dict(), tmp / "model.pt")
             save_model(p.model, tmp, recipe.model.name, recipe.model.kwargs, classes, p.spec)
         record.write(tmp)
         os.replace(tmp, job.run_dir)

@@ -160,7 +160,7 @@ class RuntimeCfg:
     progress: bool = True
     #: run directories land in out_dir/<model>-r<repeat>-f<fold>-s<seed>-<key>/
     out_dir: str = "runs"
-    #: keep the selected weights as model.pt in the run directory
+    #: keep the selected weights (model.safetensors + model.json) in the run directory
     keep_weights: bool = True
 
 
