@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-LEGEND = ("Percent; gaps in points with 95% paired cluster-bootstrap intervals (B = 1,000; clusters = subjects, or "
-          "samples without one). Implementation gap = as published − reported; leakage inflation = as published − "
-          f"honest. “{MISSING}”: no run of that recipe is on the board.")
+LEGEND = ("Scores in percent, gaps in points with 95% paired cluster-bootstrap intervals (B = 1,000; clusters = "
+          "subjects, or samples without one); params_m in millions, gmacs in 10^9 multiply-accumulates (no interval). "
+          "Implementation gap = as published − reported; leakage inflation = as published − honest. "
+          f"“{MISSING}”: no run of that recipe is on the board.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
