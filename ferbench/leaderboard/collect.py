@@ -123,9 +123,10 @@ def _read(path: Path) -> Run:
     rec = RunRecord.load(path)
     preds = rec.predictions_path
     try:
-        names = set(pq.read_schema(preds).names)
+        file = pq.ParquetFile(preds)  # opened once: its schema, then the columns ingest needs
+        names = set(file.schema_arrow.names)
         cols = [c for c in ("role", "sample_id", "subject_id", "label", "pred", "dataset") if c in names]
-        table = pq.read_table(preds, columns=cols)
+        table = file.read(columns=cols)
     except (OSError, ValueError) as exc:
         raise FerbenchError(f"{path}: its predictions {preds.name} cannot be read ({' '.join(str(exc).split())})") from None
     missing = {"role", "sample_id", "label", "pred"} - set(cols)
