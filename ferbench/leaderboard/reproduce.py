@@ -98,13 +98,43 @@ def reproduction_rows(runs: list[Run], n_boot: int = 1000, level: float = 0.95, 
     for name in sorted(figures):
         sides = {flag: [r for r in by_name[name].values() if is_published(r) == flag] for flag in (True, False)}
         chosen = {flag: _side(rs) if rs else ([], "") for flag, rs in sides.items()}
+        scored = _score_figures(sorted(figures[name]), chosen, n_boot, seed)
         for (metric, role), fig in sorted(figures[name].items()):
-            out.append(_row(name, metric, role, fig, chosen, n_boot, level, seed))
+            out.append(_row(name, metric, role, fig, chosen, scored.get((metric, role)), level))
     return out
 
 
+Scored = tuple[dict[bool, float], dict[bool, np.ndarray]]  # per side: the mean, and the bootstrap values
+
+
+def _score_figures(keys: list[tuple[str, str]], chosen: dict[bool, tuple[list[Run], str]], n_boot: int,
+                   seed: int) -> dict[tuple[str, str], Scored]:
+    """Every test score figure of one recipe name at once: one confusion matrix per run and cluster,
+    one bootstrap whose statistic holds every figure (the resamples depend on the seed and the
+    clusters only, so each figure gets the values a bootstrap of its own would give)."""
+    first = (chosen[True][0] or chosen[False][0] or [None])[0]
+    if first is None:
+        return {}
+    classes = list(first.record.classes)
+    measures = [(key, measure_for(key[0], classes)) for key in keys if key[1] == "test" and key[0] not in MODEL_FACTS]
+    measures = [(key, m) for key, m in measures if m is not None]
+    if not measures:
+        return {}
+    systems = [(flag, [cluster_confusions(r.clusters, r.truth, r.pred, len(r.record.classes)) for r in chosen[flag][0]])
+               for flag in (True, False) if chosen[flag][0]]
+
+    def every(cms: np.ndarray) -> np.ndarray:
+        return np.concatenate([m(cms) for _, m in measures], -1)
+
+    means = {flag: 100 * cell_means(cells, measure=every) for flag, cells in systems}
+    boot = 100 * cell_bootstrap([cells for _, cells in systems], n_boot=n_boot, seed=seed, measure=every)
+    return {key: ({flag: float(means[flag][j]) for flag, _ in systems},
+                  {flag: boot[:, i, j] for i, (flag, _) in enumerate(systems)})
+            for j, (key, _) in enumerate(measures)}
+
+
 def _row(name: str, metric: str, role: str, fig: dict[str, Any], chosen: dict[bool, tuple[list[Run], str]],
-         n_boot: int, level: float, seed: int) -> dict[str, Any]:
+         scored: Scored | None, level: float) -> dict[str, Any]:
     reported = float(fig["value"])
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(recipe_name=name, metric=metric, role=role, source=fig.get("source"), reported=reported)
@@ -129,24 +159,19 @@ def _row(name: str, metric: str, role: str, fig: dict[str, Any], chosen: dict[bo
                 row["leakage_inflation"] = row["as_published"] - row["honest"]
         row["note"] = "; ".join(notes) or None
         return row
-    first = (chosen[True][0] or chosen[False][0] or [None])[0]
-    measure = None if first is None else measure_for(metric, list(first.record.classes))
-    if measure is None:
-        row["note"] = "; ".join(notes + ([f"no class {metric.partition(':')[2]!r} in these runs"] if first else []))
+    if scored is None:
+        has_runs = bool(chosen[True][0] or chosen[False][0])
+        row["note"] = "; ".join(notes + ([f"no class {metric.partition(':')[2]!r} in these runs"] if has_runs else []))
         return row
-    systems = [(flag, [cluster_confusions(r.clusters, r.truth, r.pred, len(r.record.classes)) for r in chosen[flag][0]])
-               for flag in (True, False) if chosen[flag][0]]
-    means = {flag: 100 * float(cell_means(cells, measure=measure)[0]) for flag, cells in systems}
-    boot = 100 * cell_bootstrap([cells for _, cells in systems], n_boot=n_boot, seed=seed, measure=measure)[..., 0]
-    col = {flag: i for i, (flag, _) in enumerate(systems)}
+    means, boot = scored
     if True in means:
         row["as_published"] = means[True]
         row["implementation_gap"] = means[True] - reported
-        row["gap_lo"], row["gap_hi"] = percentile(boot[:, col[True]] - reported, level)
+        row["gap_lo"], row["gap_hi"] = percentile(boot[True] - reported, level)
     if False in means:
         row["honest"] = means[False]
     if len(means) == 2:
         row["leakage_inflation"] = means[True] - means[False]
-        row["inflation_lo"], row["inflation_hi"] = percentile(boot[:, col[True]] - boot[:, col[False]], level)
+        row["inflation_lo"], row["inflation_hi"] = percentile(boot[True] - boot[False], level)
     row["note"] = "; ".join(notes) or None
     return row
