@@ -117,18 +117,18 @@ def _stratified(truth: np.ndarray, max_points: int, seed: int) -> np.ndarray:
 
 def _test_fold(run_dir: Path, record) -> Any:
     from .folds import load_fold
-    from .protocols import load_manifest
+    from .protocols import read_manifest
     from .runner.jobs import manifest_path, resolve_paths
     from .train.recipe import load_recipe
 
     recipe = load_recipe(run_dir / "recipe.yaml")
     resolve_paths(recipe)
     path = manifest_path(recipe)
-    manifest = load_manifest(path, recipe.data.dirs)  # content hash recomputed, rows checked
-    if manifest.meta["content_hash"] != record.manifest_hash:
-        raise FerbenchError(f"{path}: its rows hash to {manifest.meta['content_hash']}, the run used "
-                            f"{record.manifest_hash}; analyse needs the manifest the run was trained on")
-    return load_fold(manifest, record.fold, record.repeat, recipe.data.dirs or None)["test"]
+    stored = read_manifest(path).meta["content_hash"]  # load_fold then checks the rows hash to it
+    if stored != record.manifest_hash:
+        raise FerbenchError(f"{path}: its content hash is {stored}, the run used {record.manifest_hash}; "
+                            "analyse needs the manifest the run was trained on")
+    return load_fold(path, record.fold, record.repeat, recipe.data.dirs or None)["test"]
 
 
 def analyse(run_dir: str | Path, out: str | Path | None = None, *, per_class: int = 4, max_points: int = 2000,
