@@ -30,7 +30,7 @@ import csv
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -98,29 +98,26 @@ def _base_rows(base: Protocol, inputs: Inputs, seed: int) -> Plan:
 def random_kfold_protocol(base: str, k: int = 5) -> Protocol:
     """``<base>-random-kfold``: the rows and labels of protocol ``base``, image-level ``KFold(k,
     shuffle, seed)``, no val; leaky (stated) wherever subjects exist."""
-    name = f"{base}-random-kfold"
-    if name in _DERIVED:
-        return _DERIVED[name]
-    b = get_protocol(base)
+    return _derived(f"{base}-random-kfold", base, lambda name, b: _random_kfold_protocol(name, base, b, k))
 
+
+def _random_kfold_protocol(name: str, base: str, b: Protocol, k: int) -> Protocol:
     def plan(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
         p = _base_rows(b, inputs, seed)
         return Plan(p.rows, kfold_roles(p.rows.num_rows, seed, params), p.classes, {"base": base, **p.notes})
 
-    _DERIVED[name] = published_protocol(name, f"{base} rows, image-level random {k}-fold", "", (), RANDOM_KFOLD_LEAK, k, plan,
-                                        columns=b.columns, datasets=b.datasets)
-    return _DERIVED[name]
+    return published_protocol(name, f"{base} rows, image-level random {k}-fold", "", (), RANDOM_KFOLD_LEAK, k, plan,
+                              columns=b.columns, datasets=b.datasets)
 
 
 def folds_protocol(base: str) -> Protocol:
     """``<base>-folds``: the rows and labels of protocol ``base`` in the folds of a published list
     (``assignments``: key → fold, keys matched against sample_id, sample_id without its
     ``<dataset>/`` prefix, then sequence_id); rows the list does not name are left out."""
-    name = f"{base}-folds"
-    if name in _DERIVED:
-        return _DERIVED[name]
-    b = get_protocol(base)
+    return _derived(f"{base}-folds", base, lambda name, b: _folds_protocol(name, base, b))
 
+
+def _folds_protocol(name: str, base: str, b: Protocol) -> Protocol:
     def plan(inputs: Inputs, seed: int, params: dict[str, Any]) -> Plan:
         p = _base_rows(b, inputs, seed)
         assignments = params["assignments"]
@@ -137,10 +134,16 @@ def folds_protocol(base: str) -> Protocol:
         notes = {"base": base, "folds_sha256": params["folds_sha256"], "rows_not_in_list": int((~keep).sum()), "list_entries": named, **p.notes}
         return Plan(rows, roles, p.classes, notes)
 
-    _DERIVED[name] = register(Protocol(
+    return register(Protocol(
         name, f"{base} rows in the folds of a published fold list (`ferbench split {base} --folds FILE`)", b.datasets, plan,
         {"assignments": {}, "folds_sha256": "", "val": "none", "leakage_stated": ""}, b.columns, published=True,
     ))
+
+
+def _derived(name: str, base: str, make: Callable[[str, Protocol], Protocol]) -> Protocol:
+    """Protocol ``name`` derived from ``base`` by ``make(name, base protocol)``, made (and registered) once."""
+    if name not in _DERIVED:
+        _DERIVED[name] = make(name, get_protocol(base))
     return _DERIVED[name]
 
 
