@@ -3,37 +3,51 @@
 With a decoded store (``Store.decode_all``: every image decoded once, resized to the input size)
 batches are served by indexing one uint8 tensor (on the GPU when training there); otherwise images
 are decoded in ``DataLoader`` workers every epoch (pinned memory on CUDA). Encoded bytes stay in
-Arrow buffers, which forked loader workers share without copying.
+Arrow buffers, which forked loader workers share without copying; on CPU, forked workers decode
+into batch buffers mapped before the fork and reused (``BatchSlots``), so a batch crosses from a
+worker as a slot number.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
 
+from .batch_slots import BatchSlots
 from .inputs import Batch
 from .samplers import Sampler
 
 if TYPE_CHECKING:
     from .store import Store
 
+_PREFETCH = 4  # batches in flight per worker
+_HELD = 4  # batches a consumer may keep alive before new batches fall back to fresh shared buffers
+
 
 class _StreamDataset(torch.utils.data.Dataset):
-    """Decodes whole batches in a loader worker (``__getitems__``), returning ready tensors.
+    """Decodes whole batches in a loader worker (``__getitems__``).
 
-    Images are decoded straight into the batch tensor, allocated (in a worker) in shared memory so
-    that sending it to the main process copies nothing; colour comes as a channels-last (B, c, H, W)
-    view of the decoder's (B, H, W, c) layout."""
+    A batch dispatched with a slot (``BatchSlots``, forked workers on CPU) is decoded straight into
+    that shared slot and only ``(slot, None, None, labels)`` travels back. Otherwise images are
+    decoded into a batch tensor allocated (in a worker) in shared memory, so that sending it copies
+    nothing: ``(-1, colour, depth, labels)``. Colour comes as a channels-last (B, c, H, W) view of
+    the decoder's (B, H, W, c) layout."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, slots: BatchSlots | None = None):
+        self.store, self.slots = store, slots
 
     def __len__(self) -> int:
         return len(self.store)
 
-    def __getitems__(self, indices: list[int]) -> tuple[Any, ...]:
+    def __getitems__(self, task: tuple[int, list[int]]) -> tuple[Any, ...]:
+        slot, indices = task
+        labels = self.store.labels[np.asarray(indices, dtype=np.int64)]
+        if slot >= 0 and self.slots is not None:
+            self.store.decode_batch(indices, *self.slots.arrays(slot, len(indices)))
+            return slot, None, None, labels
         spec, n = self.store.spec, len(indices)
         shared = torch.utils.data.get_worker_info() is not None
 
@@ -44,10 +58,8 @@ class _StreamDataset(torch.utils.data.Dataset):
         s, c = spec.size, spec.color_channels
         color = buffer((n, s, s, c), torch.uint8) if c else None
         depth = buffer((n, 1, s, s), torch.float32) if spec.uses_depth else None
-        labels = buffer((n,), torch.int64)
         self.store.decode_batch(indices, None if color is None else color.numpy(), None if depth is None else depth.numpy())
-        labels.numpy()[:] = self.store.labels[np.asarray(indices, dtype=np.int64)]
-        return None if color is None else color.permute(0, 3, 1, 2), depth, labels
+        return -1, None if color is None else color.permute(0, 3, 1, 2), depth, torch.from_numpy(labels)
 
 
 def _as_is(batch: Any) -> Any:
@@ -55,13 +67,31 @@ def _as_is(batch: Any) -> Any:
 
 
 class _IndexBatches(torch.utils.data.Sampler):
-    """Batches of store indices, recomputed by ``order()`` each time it is iterated."""
+    """Batches of store indices (with the slot each is decoded into), recomputed each time it is iterated.
+
+    It holds its ``Loader`` weakly: a reference cycle would leave the DataLoader to the cyclic
+    garbage collector, which closes the workers' index queues before the DataLoader's own shutdown
+    can send them the stop signal, so every worker then waits out a 5 s join timeout."""
 
     def __init__(self, loader: "Loader"):
-        self.loader = loader
+        self._loader = weakref.ref(loader)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from (b.tolist() for b in self.loader.index_batches())
+    @property
+    def loader(self) -> "Loader":
+        loader = self._loader()
+        assert loader is not None, "the Loader owns its DataLoader, so it outlives it"
+        return loader
+
+    def __iter__(self) -> Iterator[tuple[int, list[int]]]:
+        return self._batches(self.loader.slots, self.loader.index_batches())  # the generator holds no Loader
+
+    @staticmethod
+    def _batches(slots: BatchSlots | None, batches: list[np.ndarray]) -> Iterator[tuple[int, list[int]]]:
+        if slots is None:
+            yield from ((-1, b.tolist()) for b in batches)
+            return
+        slots.start_epoch()  # runs at the first dispatch, after the DataLoader drained the last pass
+        yield from ((slots.assign(), b.tolist()) for b in batches)
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -80,6 +110,7 @@ class Loader:
         self.store, self.indices, self.batch_size, self.train = store, indices, batch_size, train
         self.sampler, self.seed, self.rank, self.world = sampler, seed, rank, world
         self.device, self.epoch = torch.device(device), 0
+        self.slots: BatchSlots | None = None
         self._loader = None if store.cached else self._stream_loader(workers)
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,8 +139,13 @@ class Loader:
         if self._loader is None:
             yield from self._memory_batches()
         else:
-            for tensors in self._loader:
-                yield Batch(*(None if t is None else t.to(self.device, non_blocking=True) for t in tensors))
+            for slot, color, depth, labels in self._loader:
+                if slot >= 0:
+                    c, d = self.slots.receive(slot, len(labels))
+                    color = None if c is None else torch.from_numpy(c).permute(0, 3, 1, 2)
+                    depth = None if d is None else torch.from_numpy(d)
+                    labels = torch.from_numpy(labels)
+                yield Batch(*(None if t is None else t.to(self.device, non_blocking=True) for t in (color, depth, labels)))
 
     def _memory_batches(self) -> Iterator[Batch]:
         s = self.store
@@ -133,9 +169,12 @@ class Loader:
 
         kw: dict[str, Any] = {}
         if workers > 0:
-            kw = dict(persistent_workers=True, prefetch_factor=4,
-                      multiprocessing_context=mp.get_context("fork" if sys.platform.startswith("linux") else "spawn"))
+            fork = sys.platform.startswith("linux")
+            kw = dict(persistent_workers=True, prefetch_factor=_PREFETCH, multiprocessing_context=mp.get_context("fork" if fork else "spawn"))
+            if fork and self.device.type == "cpu":
+                spec = self.store.spec
+                self.slots = BatchSlots(workers * _PREFETCH + _HELD, self.batch_size, spec.size, spec.color_channels, spec.uses_depth)
         return torch.utils.data.DataLoader(
-            _StreamDataset(self.store), batch_sampler=_IndexBatches(self), collate_fn=_as_is, num_workers=workers,
+            _StreamDataset(self.store, self.slots), batch_sampler=_IndexBatches(self), collate_fn=_as_is, num_workers=workers,
             pin_memory=self.device.type == "cuda", **kw,
         )
