@@ -121,6 +121,7 @@ AffectNet/
         self._small: Path | None = None
         self._lists: Path | None = None
         self._images: Path | None = None
+        self._top_inner: dict[Path, str] = {}  # layout root → its path relative to ``root``, "/"-terminated
 
     # -- detection ------------------------------------------------------------------------
     def detect(self) -> str:
@@ -262,8 +263,17 @@ AffectNet/
         return (*super().fingerprint_sources(), parsing)
 
     def _stored(self, rel: str) -> str:
-        """A raw-root-relative path made relative to the layout root (what ``rgb.path`` stores)."""
+        """A raw-root-relative path made relative to the layout root (what ``rgb.path`` stores):
+        the layout root's own relative path is cut off the front when it is a prefix (the usual
+        case, a string slice), else ``relpath`` decides."""
         top = self._small if self._small is not None else Path(os.path.abspath(self._images or self.root)).parent
+        inner = self._top_inner.get(top)
+        if inner is None:
+            inner = self._top_inner[top] = Path(os.path.relpath(top, self._base)).as_posix() + "/"
+        if inner == "./":
+            return rel
+        if rel.startswith(inner) and not inner.startswith("../"):
+            return rel[len(inner):]
         return Path(os.path.relpath(self._base + rel, top)).as_posix()
 
     def _small_annotations(self, prefix: str) -> tuple[str, float | None, float | None, np.ndarray]:
