@@ -16,7 +16,8 @@ from ferbench.commands.bench import markdown
 #: torchvision and HF datasets, the training loop, the verifier and an absolute budget.
 SUBSET = ["convert", "loader_png", "loop", "verify", "vrml"]
 PEERS = {
-    "convert": {"HF datasets imagefolder → Parquet (whole process)": "datasets", "read + sha256 every file, 2 processes": None},
+    "convert": {"HF datasets imagefolder → Parquet (whole process)": "datasets", "read + sha256 every file, 2 processes": None,
+                "read + sha256 every file, 1 process": None},
     "loader_png": {"torchvision ImageFolder + DataLoader": "torchvision",
                    "HF datasets imagefolder + with_transform + DataLoader": "datasets", "plain decode in 2 processes": None},
 }
@@ -52,6 +53,9 @@ def test_quick_bench_report(tmp_path, capsys):
     n = BENCHMARKS["convert"].quick["n"]
     assert convert["notes"]["rows"] == convert["notes"]["images"] == n
     assert convert["notes"]["hf_rows"] in (n, None)
+    assert convert["baseline"]["name"] == "read + sha256 every file + validate every image in full, 2 processes"
+    hf = next(c for c in convert["peers"] if c["name"].startswith("HF datasets"))
+    assert hf["goal"] == 0.2  # the claim: at least 5x faster than HF datasets, whole process
     loader = report["results"]["loader_png"]["notes"]
     seen = loader["samples_seen"]
     assert set(seen.values()) == {loader["samples_per_pass"]}  # every contender did the same work
@@ -93,7 +97,7 @@ def test_a_failing_peer_is_skipped_with_its_error_and_ferbench_failures_raise():
 
 
 def test_registry_and_quick_sizes():
-    assert {"convert", "convert_affectnet", "loader_jpeg", "loader_png", "loader_memory", "loop", "protocols", "verify",
+    assert {"convert", "convert_affectnet", "convert_affectnet_unchecked", "loader_jpeg", "loader_png", "loader_memory", "loop", "protocols", "verify",
             "vrml", "render_view", "render_mesh", "render_grid", "leaderboard"} <= set(BENCHMARKS)
     for name, b in BENCHMARKS.items():
         assert BENCHMARKS.origin(name).startswith("ferbench.bench.") and b.doc

@@ -113,21 +113,31 @@ def image_folder_files(root: Path) -> list[str]:
     return sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files)
 
 
-def read_and_hash(paths: list[str]) -> tuple[int, int]:
-    """Read every file and sha256 it: (files, bytes). The floor of any conversion."""
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def read_and_hash(paths: list[str], verify: bool = False) -> tuple[int, int]:
+    """Read every file and sha256 it: (files, bytes). The floor of any conversion. With
+    ``verify``, every image is also validated in full as conversion does (``imageio.verify_image``):
+    the floor of a conversion that checks every image."""
+    from ..imageio import verify_image
+
     files, nbytes = 0, 0
     for path in paths:
         with open(path, "rb") as fh:
             data = fh.read()
         hashlib.sha256(data).digest()
+        if verify and path.lower().endswith(_IMAGE_SUFFIXES):
+            verify_image(data, path)
         files, nbytes = files + 1, nbytes + len(data)
     return files, nbytes
 
 
-def read_and_hash_parallel(paths: list[str], processes: int) -> tuple[int, int]:
+def read_and_hash_parallel(paths: list[str], processes: int, verify: bool = False) -> tuple[int, int]:
     """The same work in ``processes`` processes (every ``processes``-th file each), pool start included."""
+    import functools
     import multiprocessing as mp
 
     with mp.get_context("fork").Pool(processes) as pool:
-        counts = pool.map(read_and_hash, [paths[i::processes] for i in range(processes)])
+        counts = pool.map(functools.partial(read_and_hash, verify=verify), [paths[i::processes] for i in range(processes)])
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
