@@ -121,7 +121,8 @@ AffectNet/
         self._small: Path | None = None
         self._lists: Path | None = None
         self._images: Path | None = None
-        self._top_inner: dict[Path, str] = {}  # layout root → its path relative to ``root``, "/"-terminated
+        # (small root, images dir) → (layout root, its path relative to ``root``, "/"-terminated)
+        self._top_inner: dict[tuple[Path | None, Path | None], tuple[Path, str]] = {}
 
     # -- detection ------------------------------------------------------------------------
     def detect(self) -> str:
@@ -265,11 +266,14 @@ AffectNet/
     def _stored(self, rel: str) -> str:
         """A raw-root-relative path made relative to the layout root (what ``rgb.path`` stores):
         the layout root's own relative path is cut off the front when it is a prefix (the usual
-        case, a string slice), else ``relpath`` decides."""
-        top = self._small if self._small is not None else Path(os.path.abspath(self._images or self.root)).parent
-        inner = self._top_inner.get(top)
-        if inner is None:
-            inner = self._top_inner[top] = Path(os.path.relpath(top, self._base)).as_posix() + "/"
+        case, a string slice), else ``relpath`` decides. The layout root is worked out once per
+        detected layout, not per image."""
+        key = (self._small, self._images)
+        cached = self._top_inner.get(key)
+        if cached is None:
+            top = self._small if self._small is not None else Path(os.path.abspath(self._images or self.root)).parent
+            cached = self._top_inner[key] = (top, Path(os.path.relpath(top, self._base)).as_posix() + "/")
+        top, inner = cached
         if inner == "./":
             return rel
         if rel.startswith(inner) and not inner.startswith("../"):
