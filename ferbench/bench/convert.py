@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .base import BenchResult, Comparison, benchmark, compared, measure, missing, skipped, usable_cpus, workdir
+from .base import BenchResult, Comparison, Timing, benchmark, compared, measure, missing, skipped, usable_cpus, workdir
 from .inputs import image_folder_files, read_and_hash, read_and_hash_parallel, write_affectnet_small, write_rafdb_kaggle
 
 #: ferbench / HF time: the claim is at least 5× faster than HF ``datasets``, whole process included.
@@ -72,6 +72,14 @@ def _fresh(path: Path, fn: Callable[[], str]) -> Callable[[], str]:
     return run
 
 
+def _notes(n: int, size: int, files: int, nbytes: int, workers: int, repeat: int, warmup: int, t: dict[str, Timing],
+           **extra: Any) -> dict[str, Any]:
+    """What a conversion row's notes say: the tree, the workers, the statistic and every run."""
+    return {"images": n, "image_size": size, "files": files, "megabytes": round(nbytes / 1e6, 1), "workers": workers,
+            **extra, "statistic": f"best of {repeat} (warm-up {warmup})",
+            "runs_s": {k: [round(x, 3) for x in v.runs] for k, v in t.items()}}
+
+
 def _bench(dataset: str, write: Callable[[Path], Path], hf_src: Callable[[Path], Path], n: int, size: int, workers: int | None,
            repeat: int, warmup: int, wd: Path, hf_note: str) -> BenchResult:
     raw = wd / "raw"
@@ -109,11 +117,7 @@ def _bench(dataset: str, write: Callable[[Path], Path], hf_src: Callable[[Path],
                           t["validate_parallel"]),
         peers=peers,
         goal=1.5,
-        notes={
-            "images": n, "image_size": size, "files": files, "megabytes": round(nbytes / 1e6, 1), "workers": workers,
-            "rows": report["num_rows"], "hf_rows": hf_rows, "statistic": f"best of {repeat} (warm-up {warmup})",
-            "runs_s": {k: [round(x, 3) for x in v.runs] for k, v in t.items()},
-        },
+        notes=_notes(n, size, files, nbytes, workers, repeat, warmup, t, rows=report["num_rows"], hf_rows=hf_rows),
     )
 
 
@@ -158,7 +162,5 @@ def bench_convert_affectnet_unchecked(n: int = 20000, size: int = 224, workers: 
             what=f"`build.convert('affectnet', decode_check=False)` in this process, {workers} workers",
             baseline=compared(f"read + sha256 every file, {workers} processes", "baseline", t["read_hash_parallel"]),
             goal=1.5,
-            notes={"images": n, "image_size": size, "files": files, "megabytes": round(nbytes / 1e6, 1), "workers": workers,
-                   "rows": t["ferbench"].value, "statistic": f"best of {repeat} (warm-up {warmup})",
-                   "runs_s": {k: [round(x, 3) for x in v.runs] for k, v in t.items()}},
+            notes=_notes(n, size, files, nbytes, workers, repeat, warmup, t, rows=t["ferbench"].value),
         )

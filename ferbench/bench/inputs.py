@@ -16,6 +16,7 @@ too slowly for tens of thousands of benchmark images. Trees:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -135,7 +136,6 @@ def read_and_hash(paths: list[str], verify: bool = False) -> tuple[int, int]:
 
 def read_and_hash_parallel(paths: list[str], processes: int, verify: bool = False) -> tuple[int, int]:
     """The same work in ``processes`` processes (every ``processes``-th file each), pool start included."""
-    import functools
     import multiprocessing as mp
 
     with mp.get_context("fork").Pool(processes) as pool:

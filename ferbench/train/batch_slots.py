@@ -36,10 +36,10 @@ class BatchSlots:
     def __init__(self, count: int, batch: int, size: int, color_channels: int, depth: bool):
         self.color_shape = (batch, size, size, color_channels) if color_channels else None
         self.depth_shape = (batch, 1, size, size) if depth else None
-        color_bytes = int(np.prod(self.color_shape)) if self.color_shape else 0
-        self._depth_at = -(-color_bytes // 64) * 64
-        depth_bytes = 4 * int(np.prod(self.depth_shape)) if self.depth_shape else 0
-        self.slot_bytes = max(_ALIGN, -(-(self._depth_at + depth_bytes) // _ALIGN) * _ALIGN)
+        self._color_len = int(np.prod(self.color_shape)) if self.color_shape else 0  # uint8 values
+        self._depth_len = int(np.prod(self.depth_shape)) if self.depth_shape else 0  # float32 values
+        self._depth_at = -(-self._color_len // 64) * 64
+        self.slot_bytes = max(_ALIGN, -(-(self._depth_at + 4 * self._depth_len) // _ALIGN) * _ALIGN)
         self.count = count
         self._region = mmap.mmap(-1, count * self.slot_bytes)  # MAP_SHARED | MAP_ANONYMOUS: inherited by forks
         self._free: deque[int] = deque(range(count))
@@ -84,8 +84,7 @@ class BatchSlots:
     def _views(self, base: np.ndarray, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         color = depth = None
         if self.color_shape:
-            color = base[:int(np.prod(self.color_shape))].reshape(self.color_shape)[:n]
+            color = base[:self._color_len].reshape(self.color_shape)[:n]
         if self.depth_shape:
-            count = int(np.prod(self.depth_shape))
-            depth = base[self._depth_at:self._depth_at + 4 * count].view(np.float32).reshape(self.depth_shape)[:n]
+            depth = base[self._depth_at:self._depth_at + 4 * self._depth_len].view(np.float32).reshape(self.depth_shape)[:n]
         return color, depth

@@ -45,8 +45,8 @@ class _StreamDataset(torch.utils.data.Dataset):
     def __getitems__(self, task: tuple[int, list[int]]) -> tuple[Any, ...]:
         slot, indices = task
         labels = self.store.labels[np.asarray(indices, dtype=np.int64)]
-        if slot >= 0 and self.slots is not None:
-            self.store.decode_batch(indices, *self.slots.arrays(slot, len(indices)))
+        if slot >= 0:  # only assigned when there are slots
+            self.store.decode_batch(indices, *self.slots.arrays(slot, len(indices)))  # type: ignore[union-attr]
             return slot, None, None, labels
         spec, n = self.store.spec, len(indices)
         shared = torch.utils.data.get_worker_info() is not None
