@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -209,6 +210,7 @@ def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
         return
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     pa.array([0])  # pyarrow imports pandas on first use (~0.25 s): once here, not in every forked worker
+    gc.freeze()  # forked workers' collections then never walk (and copy) the builder's objects
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, os.getpid()))
     try:
         pending: deque[tuple[int, Future]] = deque()
@@ -225,6 +227,20 @@ def _converted_blocks(job: _Job, workers: int) -> Iterator[tuple[int, _Block]]:
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a scan builds its item list: the list holds no cycles,
+    and the full collections its growth triggers cost about a sixth of the scan at 20k items."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
@@ -358,7 +374,8 @@ def _convert_locked(
     workers = workers or os.cpu_count() or 1
     items: list[Item] = []
     try:
-        items = sorted(loader.scan(report), key=lambda it: it.sample_id)
+        with _collection_paused():
+            items = sorted(loader.scan(report), key=lambda it: it.sample_id)
         dupes = [a.sample_id for a, b in zip(items, items[1:]) if a.sample_id == b.sample_id]
         if dupes:
             raise FerbenchError(f"{name}: loader produced duplicate sample_ids, e.g. {dupes[:3]}")

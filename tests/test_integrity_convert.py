@@ -464,6 +464,30 @@ def test_link_swapped_after_the_scan_is_a_fault_at_load(tmp_path):
     assert err.value.kind == "bad-link" and isinstance(items[0], Item)
 
 
+def test_read_raw_gives_whole_files_and_refuses_what_is_not_one(tmp_path):
+    """Short, exactly-``first`` and long files come back whole; a FIFO (no writer, so no
+    hang) is an ``unreadable-file`` fault and a folder an OSError, the builder's fault too."""
+    from ferbench.datasets import DATASETS
+
+    raw = _raf(tmp_path / "raw", _good(1))
+    loader = DATASETS.get("rafdb")(raw)
+    for size in (0, 1, 4095, 4096, 4097, 3 * 4096 + 5):
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        (raw / f"f{size}.bin").write_bytes(data)
+        assert loader.read_raw(f"f{size}.bin", 4096) == data
+    os.mkfifo(raw / "pipe.jpg")
+    with pytest.raises(SampleError) as err:
+        loader.read_raw("pipe.jpg")
+    assert (err.value.kind, err.value.reason, err.value.file) == ("unreadable-file", "not a regular file", "pipe.jpg")
+    (raw / "folder.jpg").mkdir()
+    with pytest.raises(IsADirectoryError):
+        loader.read_raw("folder.jpg")
+    loader.follow_external_links = True  # a device fills every read: refused after the first one
+    (raw / "zero.jpg").symlink_to("/dev/zero")
+    with pytest.raises(SampleError, match="not a regular file"):
+        loader.read_raw("zero.jpg")
+
+
 # -- 6. text that is not UTF-8 ------------------------------------------------------------------------
 def test_non_utf8_byte_in_fer2013_csv_is_a_fault_of_that_row(tmp_path):
     pixels = " ".join(["7"] * 2304).encode()

@@ -141,11 +141,13 @@ class Timing:
 
 
 def measure(fns: dict[str, Callable[[], Any]], repeat: int = 3, warmup: int = 1, per_call: int = 1,
-            fragile: tuple[str, ...] = ()) -> dict[str, Timing]:
+            fragile: tuple[str, ...] = (), setup: dict[str, Callable[[], Any]] | None = None) -> dict[str, Timing]:
     """Time every function ``repeat`` times after ``warmup`` untimed calls, round-robin (one run of
     each per round), so drifting machine load hits all alike. ``per_call`` > 1 calls a function
-    that many times per run and divides (for millisecond work). A ``fragile`` function (a peer)
-    that raises is dropped with its error instead of stopping the benchmark."""
+    that many times per run and divides (for millisecond work). ``setup[name]``, where given,
+    runs untimed before every run of that function (emptying its output folder, say). A
+    ``fragile`` function (a peer) that raises is dropped with its error instead of stopping the
+    benchmark."""
     runs: dict[str, list[float]] = {name: [] for name in fns}
     errors: dict[str, str] = {}
     last: dict[str, Any] = {}
@@ -154,6 +156,8 @@ def measure(fns: dict[str, Callable[[], Any]], repeat: int = 3, warmup: int = 1,
             if name in errors:
                 continue
             try:
+                if setup and name in setup:
+                    setup[name]()
                 t0 = time.perf_counter()
                 for _ in range(per_call if round_ >= warmup else 1):
                     value = fn()

@@ -1,7 +1,8 @@
 """Conversion speed: ``ferbench convert`` as a whole CLI process, beside Hugging Face ``datasets``
 (``load_dataset("imagefolder")`` + embedding the image bytes + ``to_parquet``, also a whole process)
 and the read-and-hash floor (one process, and N processes: the parallel limit), on the same raw
-tree with a warm page cache. Every figure is the best of ``repeat`` runs, round-robin.
+tree with a warm page cache. Every figure is the best of ``repeat`` runs, round-robin; the last
+run's output is deleted before each run, untimed.
 
 * ``convert`` — RAF-DB's Kaggle repack: a class-folder tree of 224² JPEGs, the layout
   ``imagefolder`` reads as it is, so both tools do the same job (bytes + folder labels → Parquet).
@@ -61,13 +62,13 @@ def _process(argv: list[str], env: dict[str, str] | None = None) -> Callable[[],
     return run
 
 
-def _fresh(path: Path, fn: Callable[[], str]) -> Callable[[], str]:
-    """``fn`` run on an emptied output folder (no cache left from the previous run)."""
+def _emptied(path: Path) -> Callable[[], None]:
+    """Empties the output folder ``path`` (no output or cache left from the previous run): the
+    untimed setup of a run, since deleting the last run's output is no part of converting."""
 
-    def run() -> str:
+    def run() -> None:
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-        return fn()
 
     return run
 
@@ -90,18 +91,20 @@ def _bench(dataset: str, write: Callable[[Path], Path], hf_src: Callable[[Path],
     workers = workers or usable_cpus()
     out = wd / "ferbench-out"
     fns: dict[str, Callable[[], Any]] = {
-        "ferbench": _fresh(out, _process([sys.executable, "-m", "ferbench", "convert", dataset, str(raw), "--out",
-                                          str(out), "--overwrite", "--workers", str(workers)])),
+        "ferbench": _process([sys.executable, "-m", "ferbench", "convert", dataset, str(raw), "--out", str(out),
+                              "--overwrite", "--workers", str(workers)]),
         "read_hash": lambda: read_and_hash(paths),
         "read_hash_parallel": lambda: read_and_hash_parallel(paths, workers),
         "validate_parallel": lambda: read_and_hash_parallel(paths, workers, verify=True),
     }
+    setup = {"ferbench": _emptied(out)}
     hf_missing = missing("datasets")
     if not hf_missing:
         env = {**os.environ, "HF_HOME": str(wd / "hf-home"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         hf_out = wd / "hf-out"
-        fns["hf"] = _fresh(hf_out, _process([sys.executable, "-c", HF_CONVERT, str(hf_src(raw)), str(hf_out), str(workers)], env))
-    t = measure(fns, repeat=repeat, warmup=warmup, fragile=("hf",))
+        fns["hf"] = _process([sys.executable, "-c", HF_CONVERT, str(hf_src(raw)), str(hf_out), str(workers)], env)
+        setup["hf"] = _emptied(hf_out)
+    t = measure(fns, repeat=repeat, warmup=warmup, fragile=("hf",), setup=setup)
     report = json.loads((out / "build_report.json").read_text())
     hf_rows = int(t["hf"].value.split()[-1]) if "hf" in t and t["hf"].error is None else None
     peers: list[Comparison] = [
@@ -152,11 +155,10 @@ def bench_convert_affectnet_unchecked(n: int = 20000, size: int = 224, workers: 
         workers = workers or usable_cpus()
 
         def ferbench() -> int:
-            shutil.rmtree(out, ignore_errors=True)
             return convert("affectnet", raw, out, workers=workers, progress=False, decode_check=False).num_rows
 
         t = measure({"ferbench": ferbench, "read_hash_parallel": lambda: read_and_hash_parallel(paths, workers)},
-                    repeat=repeat, warmup=warmup)
+                    repeat=repeat, warmup=warmup, setup={"ferbench": lambda: shutil.rmtree(out, ignore_errors=True)})
         return BenchResult(
             figure=t["ferbench"].best,
             what=f"`build.convert('affectnet', decode_check=False)` in this process, {workers} workers",

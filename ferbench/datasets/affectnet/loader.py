@@ -117,7 +117,6 @@ AffectNet/
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)
-        self._base = os.path.join(str(self.root), "")
         self._small: Path | None = None
         self._lists: Path | None = None
         self._images: Path | None = None
@@ -272,20 +271,20 @@ AffectNet/
         cached = self._top_inner.get(key)
         if cached is None:
             top = self._small if self._small is not None else Path(os.path.abspath(self._images or self.root)).parent
-            cached = self._top_inner[key] = (top, Path(os.path.relpath(top, self._base)).as_posix() + "/")
+            cached = self._top_inner[key] = (top, Path(os.path.relpath(top, self._root_prefix)).as_posix() + "/")
         top, inner = cached
         if inner == "./":
             return rel
         if rel.startswith(inner) and not inner.startswith("../"):
             return rel[len(inner):]
-        return Path(os.path.relpath(self._base + rel, top)).as_posix()
+        return Path(os.path.relpath(self._root_prefix + rel, top)).as_posix()
 
     def _small_annotations(self, prefix: str) -> tuple[str, float | None, float | None, np.ndarray]:
         files = [f"{prefix}_{kind}.npy" for kind in ANNOTATION_KINDS]
         try:
-            exp, val, aro, lnd = (self.read_raw(rel, 4096) for rel in files)
+            exp, val, aro, lnd = [self.read_raw(rel, 4096) for rel in files]
         except FileNotFoundError as exc:
-            rel = next(r for r in files if exc.filename == self._base + r)
+            rel = next(r for r in files if exc.filename == self._root_prefix + r)
             raise SampleError("missing-annotation", "annotation file vanished", file=rel) from None
         label_raw = _npy_text(exp, files[0])
         if label_raw not in self.label_map:
@@ -299,7 +298,7 @@ AffectNet/
             label_raw,
             _affect(_npy_text(val, files[1]), files[1]),
             _affect(_npy_text(aro, files[2]), files[2]),
-            points.astype(np.float32).reshape(68, 2),
+            points.astype(np.float32, copy=False).reshape(68, 2),
         )
 
 

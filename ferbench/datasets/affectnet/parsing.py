@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -31,7 +31,41 @@ N_LANDMARK_VALUES = 136
 LABEL_MAP: dict[str, int | None] = {**{str(i): i for i in range(8)}, "8": None, "9": None, "10": None}
 
 
-_NPY_HEADERS: dict[bytes, tuple[np.dtype, tuple[int, ...], bool]] = {}
+class _NpySpec(NamedTuple):
+    """What a ``.npy`` header says, with what reading it needs worked out once per header text."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    order: str  # "C" or "F" (Fortran order)
+    count: int
+    nbytes: int
+    #: how the one value of a single-string array decodes ("ascii", "utf-32-le" or "utf-32-be"); else None
+    codec: str | None
+
+
+_NPY_HEADERS: dict[bytes, _NpySpec] = {}
+
+
+def _npy_header(header: bytes, file: str) -> _NpySpec:
+    try:
+        meta = ast.literal_eval(header.decode("latin1"))
+        dtype = np.lib.format.descr_to_dtype(meta["descr"])
+        shape = tuple(int(n) for n in meta["shape"])
+        fortran = bool(meta["fortran_order"])
+    except (ValueError, SyntaxError, KeyError, TypeError) as exc:
+        raise SampleError("bad-annotation", f"unreadable .npy header ({exc})", file=file) from None
+    if dtype.hasobject:
+        raise SampleError("bad-annotation", "pickled objects in .npy file", file=file)
+    count = math.prod(shape)
+    codec = None
+    if count == 1 and dtype.kind == "S":
+        codec = "ascii"
+    elif count == 1 and dtype.kind == "U":
+        codec = "utf-32-be" if dtype.byteorder == ">" else "utf-32-le"
+    spec = _NpySpec(dtype, shape, "F" if fortran else "C", count, count * dtype.itemsize, codec)
+    if len(_NPY_HEADERS) < 256:
+        _NPY_HEADERS[header] = spec
+    return spec
 
 
 def read_npy(data: bytes, file: str) -> np.ndarray:
@@ -40,48 +74,33 @@ def read_npy(data: bytes, file: str) -> np.ndarray:
     About ten times cheaper than ``np.load`` on AffectNet's tiny files: the header dictionary
     is parsed once per distinct header text and cached (the files share a handful of headers).
     """
-    (dtype, shape, fortran), end = _npy_layout(data, file)
-    return np.frombuffer(data, dtype, math.prod(shape), end).reshape(shape, order="F" if fortran else "C")
+    spec, end = _npy_layout(data, file)
+    return np.frombuffer(data, spec.dtype, spec.count, end).reshape(spec.shape, order=spec.order)
 
 
 def _npy_text(data: bytes, file: str) -> str:
     """The one value of a ``.npy`` annotation as text, as ``_scalar_text(read_npy(data))`` gives
     it; the string dtypes the release uses are decoded without building an array."""
-    (dtype, shape, _), end = _npy_layout(data, file)
-    if math.prod(shape) != 1 or dtype.kind not in "US":
+    spec, end = _npy_layout(data, file)
+    if spec.codec is None:
         return _scalar_text(read_npy(data, file), file)
-    raw = data[end : end + dtype.itemsize]
-    if dtype.kind == "S":
+    raw = data[end : end + spec.nbytes]
+    if spec.codec == "ascii":
         return raw.rstrip(b"\0").decode("ascii", "replace").strip()
-    return raw.decode("utf-32-be" if dtype.byteorder == ">" else "utf-32-le").rstrip("\0").strip()
+    return raw.decode(spec.codec).rstrip("\0").strip()
 
 
-def _npy_layout(data: bytes, file: str) -> tuple[tuple[np.dtype, tuple[int, ...], bool], int]:
-    """(dtype, shape, Fortran order) of ``.npy`` bytes and where the values start."""
+def _npy_layout(data: bytes, file: str) -> tuple[_NpySpec, int]:
+    """What the header of ``.npy`` bytes says and where the values start."""
     if data[:6] != b"\x93NUMPY" or len(data) < 10:
         raise SampleError("bad-annotation", "not a .npy file", file=file)
-    size_bytes = 2 if data[6] == 1 else 4
-    start = 8 + size_bytes
+    start = 10 if data[6] == 1 else 12
     end = start + int.from_bytes(data[8:start], "little")
     header = data[start:end]
     spec = _NPY_HEADERS.get(header) or _npy_header(header, file)
-    if len(data) - end < math.prod(spec[1]) * spec[0].itemsize:
+    if len(data) - end < spec.nbytes:
         raise SampleError("bad-annotation", "truncated .npy file", file=file)
     return spec, end
-
-
-def _npy_header(header: bytes, file: str) -> tuple[np.dtype, tuple[int, ...], bool]:
-    try:
-        meta = ast.literal_eval(header.decode("latin1"))
-        dtype = np.lib.format.descr_to_dtype(meta["descr"])
-        spec = (dtype, tuple(int(n) for n in meta["shape"]), bool(meta["fortran_order"]))
-    except (ValueError, SyntaxError, KeyError, TypeError) as exc:
-        raise SampleError("bad-annotation", f"unreadable .npy header ({exc})", file=file) from None
-    if dtype.hasobject:
-        raise SampleError("bad-annotation", "pickled objects in .npy file", file=file)
-    if len(_NPY_HEADERS) < 256:
-        _NPY_HEADERS[header] = spec
-    return spec
 
 
 def _scalar_text(arr: np.ndarray, file: str) -> str:
