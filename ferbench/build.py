@@ -300,7 +300,9 @@ def _complete(row: dict[str, Any], item: Item, loader: DatasetLoader, names: lis
     if not row.keys() <= _known(names):
         unknown = sorted(set(row) - set(names))
         raise FerbenchError(f"{loader.name}.load returned unknown columns {unknown}")
-    return {name: row.get(name) for name in names}
+    full = dict.fromkeys(names)  # schema order, every column; then the row's values (C loops)
+    full.update(row)
+    return full
 
 
 @functools.lru_cache(maxsize=16)

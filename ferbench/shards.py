@@ -8,6 +8,7 @@ same files.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +106,12 @@ def to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
     """Rows → one Arrow batch, column by column. A list<list<…>> value (landmarks) may be a 2-D
     numpy array (points × coordinates): far cheaper to hash and convert than Python floats."""
     columns = []
-    for f in schema:
-        values = [row[f.name] for row in rows]
+    by_column = zip(*map(operator.itemgetter(*schema.names), rows)) if rows else ([] for _ in schema)
+    for f, values in zip(schema, by_column):
+        values = list(values)
         if f.type == IMAGE_TYPE:
             columns.append(_image_array(values))
-        elif any(isinstance(v, np.ndarray) for v in values):
+        elif pa.types.is_list(f.type) and any(isinstance(v, np.ndarray) for v in values):
             columns.append(_points_array(values, f.type))
         else:
             columns.append(pa.array(values, f.type))
@@ -141,7 +143,13 @@ def _points_array(values: list[Any], typ: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(points)]).astype(np.int32)), inner, typ, mask=mask)
 
 def image_bytes(row: dict[str, Any]) -> int:
-    return sum(len(v["bytes"] or b"") for k in ("rgb", "depth") if (v := row.get(k)) is not None)
+    """Encoded image bytes a row holds (``rgb`` and ``depth``)."""
+    n = 0
+    for key in ("rgb", "depth"):
+        value = row.get(key)
+        if value is not None and value["bytes"]:
+            n += len(value["bytes"])
+    return n
 
 #: Encoded image bytes are already compressed: shards store them as they are (no codec, no
 #: dictionary, no min/max statistics); every other column gets zstd. Dictionary encoding is

@@ -72,6 +72,7 @@ SPLIT_DIRS = {"train": "train_set", "val": "val_set"}
 CSV_FILES = {"train": "training.csv", "val": "validation.csv"}
 ANNOTATION_KINDS = ("exp", "val", "aro", "lnd")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_IMAGE_EXTENSIONS = frozenset(suffix[1:] for suffix in IMAGE_SUFFIXES)
 #: Never descend into these while looking for a release's top folders (they hold the images).
 _PRUNE = frozenset({"images", "annotations", "Manually_Annotated_Images", "Automatically_Annotated_Images"})
 
@@ -174,8 +175,8 @@ AffectNet/
         images_rel, ann_rel = self.rel(folder / "images"), self.rel(folder / "annotations")
         images: dict[str, str] = {}
         for name in sorted(_names(folder / "images", report, images_rel)):
-            stem, dot, ext = name.rpartition(".")
-            if not (stem.isdigit() and dot + ext.lower() in IMAGE_SUFFIXES):
+            stem, _, ext = name.rpartition(".")
+            if not (stem.isdigit() and ext.lower() in _IMAGE_EXTENSIONS):
                 report.fault("unexpected-file", "not an <id>.jpg image", f"{images_rel}/{name}")
             elif stem in images:
                 report.fault("duplicate-image", f"id {stem} has two images ({images[stem]})", f"{images_rel}/{name}")
@@ -188,12 +189,13 @@ AffectNet/
             stem: [name for kind in ANNOTATION_KINDS if (name := f"{stem}_{kind}.npy") in absent]
             for stem in {name.rpartition("_")[0] for name in absent}
         }
+        image_dir, ann_dir, id_prefix = f"{images_rel}/", f"{ann_rel}/", f"{self.name}/{split}/"
         for stem in sorted(images, key=int):
-            image_rel = f"{images_rel}/{images[stem]}"
+            image_rel = image_dir + images[stem]
             if stem in missing:
                 report.fault("missing-annotation", f"no {', '.join(missing[stem])} in {ann_rel}", image_rel)
             else:
-                yield Item(f"{self.name}/{split}/{stem}", image_rel, ("small", split, image_rel, f"{ann_rel}/{stem}"))
+                yield Item(id_prefix + stem, image_rel, ("small", split, image_rel, ann_dir + stem))
         _leftover_faults(annotations - wanted, ann_rel, report)
 
     def _scan_csv(self, path: Path, split: str, report: "Report") -> Iterator[Item]:
