@@ -235,9 +235,9 @@ class DatasetLoader:
         ``unreadable-file`` ``SampleError``: it is opened without blocking and checked with
         ``fstat`` when the first read comes back empty or full, which is what a device or an
         idle FIFO gives. A partial first read is taken as a whole short file without that
-        system call (a saving of one call in five per small file); only a FIFO some process is
-        writing into, or a terminal, could slip through there, and its bytes then fail the
-        loader's own checks."""
+        system call (one of the four, open, fstat, read and close, per small file); only a FIFO
+        some process is writing into, or a terminal, could slip through there, and its bytes
+        then fail the loader's own checks."""
         path = self._root_prefix + rel if isinstance(rel, str) and not rel.startswith("/") else os.path.join(self.root, rel)
         try:
             fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
