@@ -4,10 +4,11 @@ model, data, batch size, optimiser and precision. The bare loop has the shape of
 ``benchmark.py`` train step (channels-last input when asked, autocast, forward / backward / step on
 resident data), so on a GPU the ratio reads as the runner against timm's own figure.
 
-* ``loop`` — CPU, a small model (test-sized by default). Goal: ratio ≤ 1.10.
+* ``loop`` — CPU, a small model (test-sized by default). Goal: ≥ 0.95× the bare loop's samples/s,
+  i.e. ratio ≤ 1.05.
 * ``loop_cuda_resnet50``, ``loop_cuda_vit_b16`` (``ferbench bench --device cuda``) — timm models at
-  224², bf16 autocast, channels-last; samples/s of both loops are in the notes. Goal: ≥ 0.9× the
-  bare loop's samples/s, i.e. ratio ≤ 1.11.
+  224², bf16 autocast, channels-last; samples/s of both loops are in the notes. Goal: ≥ 0.95×
+  the bare loop's samples/s, i.e. ratio ≤ 1.05.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _sync(device: Any) -> None:
 @benchmark("loop", quick={"n": 128, "size": 32, "batch": 32, "epochs": 1})
 def bench_loop(model: str = "tiny_cnn", n: int = 1024, size: int = 64, batch: int = 64, epochs: int = 3,
                device: str = "cpu", precision: str = "fp32", channels_last: bool = False, classes: int = 7,
-               goal: float = 1.10) -> BenchResult:
+               goal: float = 1.05) -> BenchResult:
     """Runner ``fit`` vs a bare PyTorch loop, seconds per epoch (median of ``epochs``, after a warm-up epoch)."""
     import torch
 
@@ -113,5 +114,5 @@ for _tag, _model, _batch in (("resnet50", "timm/resnet50", 256), ("vit_b16", "ti
     benchmark(
         f"loop_cuda_{_tag}", gpu=True, quick={"n": _batch * 4, "epochs": 1},
         model=_model, size=224, batch=_batch, n=_batch * 20, epochs=3, device="cuda", precision="bf16",
-        channels_last=True, goal=1.11,
+        channels_last=True, goal=1.05,
     )(bench_loop)
