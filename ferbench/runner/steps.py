@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..train.loop import FitResult
     from ..train.recipe import Recipe
     from ..train.store import Store
+    from ..train.throughput import DecodeChoice
 
 
 # -- distributed / device ------------------------------------------------------------------------------
@@ -114,6 +115,7 @@ class Prepared:
     eval_loaders: dict[str, "Loader"] = field(default_factory=dict)  # val (when the fold has one) and test
     precision: str = "fp32"  # train.precision as resolved for this device (``loop.resolve_train``; auto → bf16/fp32)
     channels_last: bool = False  # likewise resolved
+    decode: "DecodeChoice | None" = None  # data.decode as resolved (``throughput.choose_decode``); None = cpu
 
     @property
     def run_recipe(self) -> "Recipe":
@@ -140,7 +142,9 @@ class Prepared:
         from ..params import component
         from ..train.samplers import SAMPLERS
 
-        r, common = self.recipe, dict(rank=self.rank, world=self.world, device=self.device, workers=self.stream_workers)
+        r = self.recipe
+        common = dict(rank=self.rank, world=self.world, device=self.device, workers=self.stream_workers,
+                      decode=self.decode.used if self.decode else "cpu")
         if not train:
             eval_batch = (r.eval.batch_size or 2 * r.train.batch_size) // self.world or 1
             return Loader(self.store, indices, eval_batch, train=False, **common)
@@ -189,11 +193,30 @@ def prepare(job: Job, *, device: str | None = None, progress: bool | None = None
     from ..train.loop import resolve_train
 
     run_train = resolve_train(recipe.train, torch.device(device))
+    stream_workers = 0 if store.cached else workers
+    decode = _decode_choice(recipe, store, spec, model, device, world, stream_workers, run_train)
     p = Prepared(job, recipe, rank, world, device, progress, t_start, spec, manifest, store, idx, model, loss_fn, counts,
-                 stream_workers=0 if store.cached else workers, precision=run_train.precision,
-                 channels_last=run_train.channels_last)
+                 stream_workers=stream_workers, precision=run_train.precision, channels_last=run_train.channels_last,
+                 decode=decode)
     p.eval_loaders = {role: p.loader(i, False) for role, i in idx.items() if role != "train"}
     return p
+
+
+def _decode_choice(recipe: "Recipe", store: "Store", spec: "InputSpec", model: "nn.Module", device: str, world: int,
+                   workers: int, run_train: Any) -> "DecodeChoice":
+    """``data.decode`` resolved for this run; under DDP every rank takes rank 0's choice."""
+    from ..train.throughput import choose_decode, model_rate
+
+    batch = recipe.train.batch_size // world
+    choice = choose_decode(recipe.data.decode, store, device, workers,
+                           lambda: model_rate(model, spec, batch, device, run_train.precision, run_train.channels_last))
+    if world > 1 and choice.model_per_s is not None:  # only ``auto`` times anything, and alike on every rank
+        import torch.distributed as dist
+
+        shared = [choice]
+        dist.broadcast_object_list(shared, src=0)
+        choice = shared[0]
+    return choice
 
 
 # -- fit -----------------------------------------------------------------------------------------------

@@ -256,7 +256,8 @@ def write_run(p: "Prepared", fitted: "Fitted", ev: "Evaluation") -> Path:
 
     job, recipe, classes = p.job, p.recipe, p.classes
     env = environment(p.device, p.precision, p.world, time.perf_counter() - p.t_start,
-                      fitted.result.samples_per_s) | {"channels_last": p.channels_last}
+                      fitted.result.samples_per_s) | {"channels_last": p.channels_last,
+                                                       "decode": p.decode.to_json() if p.decode else None}
     record = make_record(p, ev.scores, env, model_facts(p.model, p.spec, recipe, p.device))
     tmp = job.run_dir.parent / f".{job.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)

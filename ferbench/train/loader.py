@@ -5,7 +5,8 @@ batches are served by indexing one uint8 tensor (on the GPU when training there)
 are decoded in ``DataLoader`` workers every epoch (pinned memory on CUDA). Encoded bytes stay in
 Arrow buffers, which forked loader workers share without copying; on CPU, forked workers decode
 into batch buffers mapped before the fork and reused (``BatchSlots``), so a batch crosses from a
-worker as a slot number.
+worker as a slot number. With ``decode="gpu"`` there are no workers: each batch's encoded JPEGs are
+decoded on the CUDA device itself (``device_decode.DeviceDecoder``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from .batch_slots import BatchSlots
+from .device_decode import DeviceDecoder
 from .inputs import Batch
 from .samplers import Sampler
 
@@ -103,15 +105,19 @@ class Loader:
     Training: the sampler's order for (seed, epoch), padded to a multiple of ``world`` and strided
     over ranks; the incomplete last batch is dropped when at least one full batch exists.
     Evaluation: rank r gets a contiguous block, no sample padded or repeated.
+    ``decode``: "cpu" (loader workers) or "gpu" (a streamed JPEG store decoded on ``device``;
+    ``throughput.choose_decode`` says when it can and should be used).
     """
 
     def __init__(self, store: Store, indices: np.ndarray, batch_size: int, *, train: bool, sampler: Sampler | None = None,
-                 seed: int = 0, rank: int = 0, world: int = 1, device: torch.device | str = "cpu", workers: int = 0):
+                 seed: int = 0, rank: int = 0, world: int = 1, device: torch.device | str = "cpu", workers: int = 0,
+                 decode: str = "cpu"):
         self.store, self.indices, self.batch_size, self.train = store, indices, batch_size, train
         self.sampler, self.seed, self.rank, self.world = sampler, seed, rank, world
         self.device, self.epoch = torch.device(device), 0
         self.slots: BatchSlots | None = None
-        self._loader = None if store.cached else self._stream_loader(workers)
+        self._decoder = DeviceDecoder(store, self.device) if decode == "gpu" and not store.cached else None
+        self._loader = None if store.cached or self._decoder else self._stream_loader(workers)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -136,7 +142,9 @@ class Loader:
         return len(self.index_batches())
 
     def __iter__(self) -> Iterator[Batch]:
-        if self._loader is None:
+        if self._decoder is not None:
+            yield from self._device_batches(self._decoder)
+        elif self._loader is None:
             yield from self._memory_batches()
         else:
             for slot, color, depth, labels in self._loader:
@@ -146,6 +154,12 @@ class Loader:
                     depth = None if d is None else torch.from_numpy(d)
                     labels = torch.from_numpy(labels)
                 yield Batch(*(None if t is None else t.to(self.device, non_blocking=True) for t in (color, depth, labels)))
+
+    def _device_batches(self, decoder: DeviceDecoder) -> Iterator[Batch]:
+        labels = torch.from_numpy(self.store.labels)
+        for idx in self.index_batches():
+            label = labels.index_select(0, torch.from_numpy(idx)).to(self.device, non_blocking=True)
+            yield Batch(decoder(idx.tolist()), None, label)
 
     def _memory_batches(self) -> Iterator[Batch]:
         s = self.store

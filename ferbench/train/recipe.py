@@ -48,6 +48,10 @@ class DataCfg:
     #: workers every epoch; "auto": memory when the decoded set fits ``cache_max_gb``
     cache: Literal["auto", "memory", "stream"] = "auto"
     cache_max_gb: float = 4.0
+    #: where streamed images are decoded: "cpu" (loader workers), "gpu" (JPEGs decoded on the CUDA
+    #: device, ``ferbench.train.device_decode``), or "auto": gpu only where it can run and the CPU
+    #: workers decode slower than the model trains (``ferbench.train.throughput``); recorded per run
+    decode: Literal["auto", "cpu", "gpu"] = "auto"
 
 
 @dataclass
