@@ -103,7 +103,7 @@ def test_registry_and_quick_sizes():
         assert BENCHMARKS.origin(name).startswith("ferbench.bench.") and b.doc
         params = inspect.signature(b.fn).parameters
         assert set(b.quick) | set(b.kwargs) <= set(params), name
-    assert [n for n, b in BENCHMARKS.items() if b.gpu] == ["loop_cuda_resnet50", "loop_cuda_vit_b16"]
+    assert sorted(n for n, b in BENCHMARKS.items() if b.gpu) == ["loader_cuda_resnet50", "loop_cuda_resnet50", "loop_cuda_vit_b16"]
 
 
 def test_unknown_or_gpu_benchmark_is_an_error(tmp_path, capsys):
@@ -111,3 +111,20 @@ def test_unknown_or_gpu_benchmark_is_an_error(tmp_path, capsys):
     assert "unknown benchmark 'loader_pgn' (did you mean 'loader_png'?); known: convert, " in capsys.readouterr().err
     assert main(["bench", "--only", "loop_cuda_*", "--out", str(tmp_path)]) == 2
     assert "need --device cuda" in capsys.readouterr().err
+
+
+def test_feed_benchmark_row_on_the_cpu():
+    """``loader_cuda_resnet50``'s function with a tiny model on the CPU: the row compares a streamed
+    epoch with a memory-served one, and says where ``auto`` decoded and why."""
+    from ferbench.bench.feed import bench_feed
+
+    r = bench_feed(model="tiny_cnn", n=192, size=32, batch=32, workers=2, device="cpu", precision="fp32",
+                   channels_last=False, epochs=1)
+    r.name = "feed"
+    r = r.to_dict()
+    _check_row("feed", {**r, "machine": {"cpus": 2, "loadavg_1min": 0}})
+    notes = r["notes"]
+    assert r["baseline"]["goal"] == 1.05 and notes["samples"] == 192
+    assert set(notes["samples_per_s"]) == {"ferbench", "memory", "loader_cpu"}  # no GPU decode without CUDA
+    assert notes["decode"]["used"] == "cpu" and "CUDA devices only" in notes["decode"]["why"]
+    assert notes["model_samples_per_s"] > 0

@@ -54,7 +54,7 @@ def _open(path: str, mode: str) -> Any:
         return Image.open(fh).convert(mode)
 
 
-def _store(out: Path, channels: int, size: int) -> Any:
+def converted_store(out: Path, channels: int, size: int) -> Any:
     """A ferbench sample store over every row of a converted dataset."""
     import pyarrow.compute as pc
 
@@ -82,7 +82,7 @@ def _bench(dataset: str, folder: Path, raw: Path, wd: Path, channels: int, size:
 
     mode = "L" if channels == 1 else "RGB"
     convert(dataset, raw, wd / "converted", workers=workers, progress=False)
-    store = _store(wd / "converted", channels, size)
+    store = converted_store(wd / "converted", channels, size)
     n = len(store)
     used = n // batch * batch
     loader = Loader(store, np.arange(n), batch, train=True, sampler=lambda rng: rng.permutation(n), workers=workers)

@@ -15,11 +15,42 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .base import BenchResult, benchmark, compared, measure
+
+
+def one_epoch_recipe(model: str, batch: int, precision: str, channels_last: bool) -> Any:
+    """The recipe the runner trains with in a speed benchmark: one epoch, AdamW, constant rate."""
+    from ..train.recipe import from_dict
+
+    return from_dict({
+        "protocol": {"manifest": "bench"}, "model": {"name": model}, "scheduler": {"name": "constant"},
+        "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05},
+        "train": {"epochs": 1, "batch_size": batch, "precision": precision, "channels_last": channels_last},
+    })
+
+
+def fit_epoch(net: Any, make_loader: Callable[[], Any], spec: Any, recipe: Any, classes: int,
+              tmp: Path) -> Callable[[], None]:
+    """A function running one epoch of the runner's ``fit`` over a new loader from ``make_loader``,
+    each time into a fresh checkpoint folder under ``tmp`` (so ``fit`` never resumes)."""
+    import torch
+
+    from ..train.loop import fit
+
+    runs = [0]
+
+    def epoch() -> None:
+        runs[0] += 1
+        loader = make_loader()
+        fit(net, loader, None, spec, recipe, torch.nn.CrossEntropyLoss(), [], tmp / f"c{runs[0]}", seed=0,
+            n_classes=classes, progress=False)
+        _sync(loader.device)
+
+    return epoch
 
 
 def _sync(device: Any) -> None:
@@ -39,9 +70,7 @@ def bench_loop(model: str = "tiny_cnn", n: int = 1024, size: int = 64, batch: in
     from ..models import create_model
     from ..train.inputs import InputSpec, norm_tensors
     from ..train.loader import Loader
-    from ..train.loop import fit
     from ..train.optim import adamw
-    from ..train.recipe import from_dict
     from ..train.store import Store
 
     dev = torch.device(device)
@@ -50,11 +79,7 @@ def bench_loop(model: str = "tiny_cnn", n: int = 1024, size: int = 64, batch: in
     labels_np = np.random.default_rng(0).integers(0, classes, n)
     store = Store(spec=spec, sample_ids=[f"bench/{i:06d}" for i in range(n)], datasets=["bench"] * n, subjects=[None] * n,
                   labels=labels_np, color_bytes=None, depth_bytes=None, depth_unit=np.ones(n), sources=[], color=data)
-    recipe = from_dict({
-        "protocol": {"manifest": "bench"}, "model": {"name": model}, "scheduler": {"name": "constant"},
-        "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05},
-        "train": {"epochs": 1, "batch_size": batch, "precision": precision, "channels_last": channels_last},
-    })
+    recipe = one_epoch_recipe(model, batch, precision, channels_last)
 
     def make_model() -> torch.nn.Module:
         torch.manual_seed(0)
@@ -84,15 +109,9 @@ def bench_loop(model: str = "tiny_cnn", n: int = 1024, size: int = 64, batch: in
         _sync(dev)
 
     with tempfile.TemporaryDirectory(prefix="ferbench-bench-") as tmp:
-        runs = [0]
-
-        def runner_epoch() -> None:  # a fresh checkpoint folder each time, so fit never resumes
-            runs[0] += 1
-            loader = Loader(store, np.arange(n), batch, train=True, sampler=lambda rng: rng.permutation(n), device=dev)
-            fit(net_r, loader, None, spec, recipe, torch.nn.CrossEntropyLoss(), [], Path(tmp) / f"c{runs[0]}",
-                seed=0, n_classes=classes, progress=False)
-            _sync(dev)
-
+        runner_epoch = fit_epoch(net_r, lambda: Loader(store, np.arange(n), batch, train=True,
+                                                       sampler=lambda rng: rng.permutation(n), device=dev),
+                                 spec, recipe, classes, Path(tmp))
         t = measure({"ferbench": runner_epoch, "bare": bare_epoch}, repeat=epochs, warmup=1)
     fig, base = t["ferbench"].median, t["bare"].median
     steps = n // batch * batch
