@@ -68,7 +68,8 @@ def gpu_decode_unavailable(store: "Store", device: torch.device | str) -> str | 
 
 class DeviceDecoder:
     """Decodes the colour of store rows on ``device`` into (B, c, s, s) uint8 batches with
-    channels-last strides, like the CPU loader's (a (B, s, s, c) buffer seen as (B, c, s, s))."""
+    channels-last strides, like the CPU loader's (a (B, s, s, c) buffer seen as (B, c, s, s)):
+    one stack and one layout copy per batch, whatever the batch size."""
 
     def __init__(self, store: "Store", device: torch.device | str):
         from torchvision.io import ImageReadMode
@@ -89,16 +90,12 @@ class DeviceDecoder:
         return [self._data[o[i]:o[i + 1]] for i in indices]
 
     def __call__(self, indices: Sequence[int]) -> torch.Tensor:
-        s, c = self.size, self.channels
+        s = self.size
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             decoded = _decoder()(self.encoded(indices), mode=self.mode, device=self.device)
-        out = torch.empty((len(decoded), s, s, c), dtype=torch.uint8, device=self.device)
-        for k, image in enumerate(decoded):
-            if image.shape[1:] != (s, s):
-                image = resize(image, s)
-            out[k] = image.permute(1, 2, 0)
-        return out.permute(0, 3, 1, 2)
+        images = [image if image.shape[1:] == (s, s) else resize(image, s) for image in decoded]
+        return torch.stack(images).contiguous(memory_format=torch.channels_last)
 
 
 def _decoder() -> Callable[..., list[torch.Tensor]] | None:
