@@ -19,7 +19,7 @@ PEERS = {
     "convert": {"HF datasets imagefolder → Parquet (whole process)": "datasets", "read + sha256 every file, 2 processes": None,
                 "read + sha256 every file, 1 process": None},
     "loader_png": {"torchvision ImageFolder + DataLoader": "torchvision",
-                   "HF datasets imagefolder + with_transform + DataLoader": "datasets", "plain decode in 2 processes": None},
+                   "HF datasets imagefolder + with_transform + DataLoader": "datasets", "the loader's decoding alone in 2 processes": None},
 }
 
 

@@ -152,3 +152,40 @@ def test_a_run_records_its_decode_choice_and_gpu_on_cpu_is_one_line(toy, tmp_pat
     assert err[1:] == ["ferbench run: error: data.decode: gpu cannot be used here: the device is cpu, and torchvision "
                        "decodes JPEGs on CUDA devices only (hint: data.decode: auto or cpu)"]
     assert not list((tmp_path / "runs-g").glob("*/result.json"))
+
+
+def _variants(size: int) -> dict[str, bytes]:
+    rgb, grey = _pixels(1, size, seed=5)[0], _pixels(1, size, seed=6)[0][..., 1]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation "rotate 90": ignored by both decoders
+    out = {f"subsampling {k}": _jpeg(rgb, subsampling=k) for k in (0, 1, 2)}
+    out |= {"progressive": _jpeg(rgb, progressive=True), "optimized": _jpeg(rgb, optimize=True),
+            "exif": _jpeg(rgb, exif=exif.tobytes()), "grey": _jpeg(grey)}
+    cmyk = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(cmyk, "JPEG")
+    return out | {"cmyk": cmyk.getvalue()}
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_cpu_decoding_of_a_jpeg_at_the_input_size_gives_pillows_pixels(channels):
+    """``decode_color`` takes torchvision's decoder for these (one copy fewer); Pillow decoding the
+    same bytes by itself must give the same pixels, whatever the JPEG's kind."""
+    from ferbench.train.decode import _jpeg_at_size, decode_color, jpeg_size
+
+    mode = "RGB" if channels == 3 else "L"
+    for kind, data in _variants(40).items():
+        assert jpeg_size(data) == (40, 40) and _jpeg_at_size(data, channels) is not None, kind  # torchvision's path
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft(mode, (40, 40))
+            pillow = np.asarray(im.convert(mode)).reshape(40, 40, channels)
+        assert np.array_equal(decode_color(data, 40, channels), pillow), kind
+
+
+def test_jpeg_size_reads_the_frame_header_or_says_none():
+    from ferbench.train.decode import jpeg_size
+
+    data = _variants(24)["exif"]
+    assert jpeg_size(data) == (24, 24)
+    assert jpeg_size(_jpeg(np.zeros((10, 30, 3), np.uint8))) == (30, 10)  # width, height
+    assert jpeg_size(data[:2] + b"\xff" + data[2:]) == (24, 24)  # a fill byte before a marker
+    assert jpeg_size(data[:20]) is None and jpeg_size(b"\x89PNG\r\n") is None and jpeg_size(b"\xff\xd8xx" + data[4:]) is None
