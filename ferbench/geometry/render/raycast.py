@@ -38,6 +38,21 @@ class Raycaster:
         """One cast of the pixel-centre rays of ``frame``: per pixel the hit triangle (−1 = none),
         its barycentric weights (H, W, 3) and the depth in mm (NaN = no surface)."""
         o3d = _open3d()
+        out, eye_height = self._cast(frame)
+        ids = out["primitive_ids"].numpy().astype(np.int64)
+        face = np.where(ids == o3d.t.geometry.RaycastingScene.INVALID_ID, -1, ids)
+        uv = out["primitive_uvs"].numpy().astype(np.float64)
+        bary = np.stack([1.0 - uv[..., 0] - uv[..., 1], uv[..., 0], uv[..., 1]], axis=-1)
+        return face, bary, _depth(out, eye_height)
+
+    def depth(self, frame: dict) -> np.ndarray:
+        """(size, size) float32 depth in mm of the view ``frame`` describes, NaN = no surface (the
+        cast without the triangle ids and weights ``cast`` also converts)."""
+        return _depth(*self._cast(frame))
+
+    def _cast(self, frame: dict) -> tuple[dict, float]:
+        """open3d's results for the pixel-centre rays of ``frame``, and the rays' start above the z plane."""
+        o3d = _open3d()
         cam = _camera(frame)
         n = cam.size
         centres = np.arange(n) + 0.5 - n / 2
@@ -53,16 +68,11 @@ class Raycaster:
             rays[..., 3], rays[..., 4], rays[..., 5] = cols / cam.focal, -rows / cam.focal, -1.0
         rays[..., 2] = frame["z_plane"] + eye_height
         rays[..., :3] -= self.offset
-        out = self.scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))
-        hit = out["t_hit"].numpy()
-        # direction z is -1, so t is the z-distance from the ray origin
-        depth = np.where(np.isfinite(hit), hit.astype(np.float64) - eye_height, np.nan).astype(np.float32)
-        ids = out["primitive_ids"].numpy().astype(np.int64)
-        face = np.where(ids == o3d.t.geometry.RaycastingScene.INVALID_ID, -1, ids)
-        uv = out["primitive_uvs"].numpy().astype(np.float64)
-        bary = np.stack([1.0 - uv[..., 0] - uv[..., 1], uv[..., 0], uv[..., 1]], axis=-1)
-        return face, bary, depth
+        return self.scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32))), eye_height
 
-    def depth(self, frame: dict) -> np.ndarray:
-        """(size, size) float32 depth in mm of the view ``frame`` describes, NaN = no surface."""
-        return self.cast(frame)[2]
+
+def _depth(out: dict, eye_height: float) -> np.ndarray:
+    """Depth in mm from open3d's hit distances: the rays point down z, so t is the z-distance from
+    the ray origin (NaN where nothing was hit)."""
+    hit = out["t_hit"].numpy()
+    return np.where(np.isfinite(hit), hit.astype(np.float64) - eye_height, np.nan).astype(np.float32)
