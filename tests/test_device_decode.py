@@ -4,6 +4,7 @@ gives libjpeg-turbo's pixels, so at the input size the batches must equal the CP
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -100,6 +101,10 @@ def test_choose_decode_keeps_cpu_unless_the_cpu_cannot_keep_up(monkeypatch):
     assert choose_decode("auto", store, "cpu", 4, never).used == "cpu"
     with pytest.raises(FerbenchError, match="data.decode: gpu cannot be used here: the device is cpu"):
         choose_decode("gpu", store, "cpu", 4, never)
+    cached = dataclasses.replace(store, color=torch.zeros(6, 3, 16, 16, dtype=torch.uint8))
+    with pytest.raises(FerbenchError, match=r"decoded once into memory \(data.cache\) \(hint: data.decode: auto or cpu; "
+                                            r"or data.cache: stream, which decodes every epoch\)"):
+        choose_decode("gpu", cached, "cuda", 4, never)
     with pytest.raises(FerbenchError, match="'nvjpeg' is not one of auto, cpu, gpu"):
         choose_decode("nvjpeg", store, "cpu", 4, never)
     monkeypatch.setattr("ferbench.train.throughput.cpu_decode_rate", lambda store, workers: 1000.0)

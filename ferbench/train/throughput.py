@@ -55,7 +55,8 @@ def choose_decode(asked: str, store: "Store", device: torch.device | str, worker
     unavailable = gpu_decode_unavailable(store, device)
     if asked == "gpu":
         if unavailable:
-            raise FerbenchError(f"data.decode: gpu cannot be used here: {unavailable} (hint: data.decode: auto or cpu)")
+            stream = "; or data.cache: stream, which decodes every epoch" if store.cached else ""
+            raise FerbenchError(f"data.decode: gpu cannot be used here: {unavailable} (hint: data.decode: auto or cpu{stream})")
         return DecodeChoice(asked, "gpu", "asked")
     if unavailable:
         return DecodeChoice(asked, "cpu", unavailable)
