@@ -9,6 +9,7 @@ picks its own GPU (``LOCAL_RANK``). Both raise one ``DeviceError`` line that say
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import FerbenchError
 
@@ -55,3 +56,11 @@ def _mps_available(torch) -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 
+
+def synchronize(device: Any) -> None:
+    """Wait for the work queued on a CUDA device (nothing to wait for elsewhere), e.g. before
+    reading a clock."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import synchronize
 from .base import BenchResult, benchmark, compared, measure, usable_cpus, workdir
 from .inputs import write_rafdb_kaggle
 from .loader import converted_store
-from .loop import _sync, fit_epoch, one_epoch_recipe
+from .loop import fit_epoch, one_epoch_recipe
 
 
 def bench_feed(model: str = "timm/resnet50", n: int = 6144, size: int = 224, batch: int = 256, workers: int | None = None,
@@ -95,7 +96,7 @@ def _drain(loader: Any) -> int:
     seen = 0
     for batch in loader:
         seen += batch.label.shape[0]
-    _sync(loader.device)
+    synchronize(loader.device)
     return seen
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..devices import synchronize
 from .base import BenchResult, benchmark, compared, measure
 
 
@@ -48,16 +49,9 @@ def fit_epoch(net: Any, make_loader: Callable[[], Any], spec: Any, recipe: Any, 
         loader = make_loader()
         fit(net, loader, None, spec, recipe, torch.nn.CrossEntropyLoss(), [], tmp / f"c{runs[0]}", seed=0,
             n_classes=classes, progress=False)
-        _sync(loader.device)
+        synchronize(loader.device)
 
     return epoch
-
-
-def _sync(device: Any) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @benchmark("loop", quick={"n": 128, "size": 32, "batch": 32, "epochs": 1})
@@ -106,7 +100,7 @@ def bench_loop(model: str = "tiny_cnn", n: int = 1024, size: int = 64, batch: in
             opt_b.zero_grad(set_to_none=True)
             loss.backward()
             opt_b.step()
-        _sync(dev)
+        synchronize(dev)
 
     with tempfile.TemporaryDirectory(prefix="ferbench-bench-") as tmp:
         runner_epoch = fit_epoch(net_r, lambda: Loader(store, np.arange(n), batch, train=True,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
+from ..devices import synchronize
 from ..errors import FerbenchError
 from .device_decode import gpu_decode_unavailable
 
@@ -94,19 +95,14 @@ def model_rate(model: torch.nn.Module, spec: "InputSpec", batch: int, device: to
     try:
         for step in range(warmup + steps):
             if step == warmup:
-                _sync(device)
+                synchronize(device)
                 t0 = time.perf_counter()
             with torch.autocast(device.type, dtype=dtype, enabled=precision in ("bf16", "fp16")):
                 out = net(x)
             if out.requires_grad:  # a model frozen whole still runs its forward
                 out.float().mean().backward()
             net.zero_grad(set_to_none=True)
-        _sync(device)
+        synchronize(device)
         return steps * batch / max(time.perf_counter() - t0, 1e-9)
     finally:
         del net
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
