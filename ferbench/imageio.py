@@ -115,17 +115,39 @@ def _intact_jpeg(data: bytes) -> ImageInfo | None:
     """
     if not (data.startswith(b"\xff\xd8\xff") and data.endswith(b"\xff\xd9")):
         return None
-    pos, end = 2, len(data) - 10
-    while pos < end:
+    pos = _frame_header_at(data, len(data) - 10)
+    if pos is None:
+        return None
+    height, width, components = struct.unpack_from(">HHB", data, pos + 5)
+    mode = _JPEG_MODES.get(components)
+    return ImageInfo("JPEG", width, height, mode) if mode and height and width else None
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (the same segment walk as the loaders' check);
+    None when ``data`` is not a JPEG or its chain breaks before a frame header."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos = _frame_header_at(data, len(data) - 8)
+    if pos is None:
+        return None
+    height, width = struct.unpack_from(">HH", data, pos + 5)
+    return width, height
+
+
+def _frame_header_at(data: bytes, stop: int) -> int | None:
+    """Offset of the frame header (SOFn marker) of JPEG bytes, walking the marker segments after
+    SOI while the offset is below ``stop``; None when the chain breaks, or a restart, SOI, EOI or
+    scan marker comes first."""
+    pos = 2
+    while pos < stop:
         if data[pos] != 0xFF:
             return None
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
         elif marker in _JPEG_SOF:
-            height, width, components = struct.unpack_from(">HHB", data, pos + 5)
-            mode = _JPEG_MODES.get(components)
-            return ImageInfo("JPEG", width, height, mode) if mode and height and width else None
+            return pos
         elif 0xD0 <= marker <= 0xDA:  # RST, SOI, EOI or SOS before any frame header
             return None
         else:

@@ -130,10 +130,17 @@ def test_measured_rates_are_positive_and_leave_the_model_alone():
 def test_a_torchvision_without_decode_jpeg_leaves_auto_on_the_cpu(monkeypatch):
     import torchvision.io
 
+    from ferbench.train.decode import torchvision_jpeg
+
     store = _store([_jpeg(p) for p in _pixels(2, 16)], 16)
     monkeypatch.delattr(torchvision.io, "decode_jpeg")
-    assert gpu_decode_unavailable(store, "cuda") == "this torchvision has no decode_jpeg"
-    assert choose_decode("auto", store, "cuda", 2, lambda: 1e9).used == "cpu"
+    torchvision_jpeg.cache_clear()  # looked up once per process: this test changes what it finds
+    try:
+        assert gpu_decode_unavailable(store, "cuda") == "this torchvision has no decode_jpeg"
+        assert choose_decode("auto", store, "cuda", 2, lambda: 1e9).used == "cpu"
+    finally:
+        monkeypatch.undo()
+        torchvision_jpeg.cache_clear()
 
 
 def test_a_run_records_its_decode_choice_and_gpu_on_cpu_is_one_line(toy, tmp_path, capsys):

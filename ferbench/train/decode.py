@@ -16,9 +16,10 @@ import warnings
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from PIL import Image
 
-from ..imageio import decode
+from ..imageio import decode, jpeg_size
 from .inputs import InputSpec
 
 
@@ -47,52 +48,32 @@ def decode_color(data: bytes, size: int, channels: int, out: np.ndarray | None =
     return out
 
 
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's frame header, walking its marker segments; None when ``data``
-    is not a JPEG or no frame header is found before the data ends."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    i, n = 2, len(data)
-    while i + 9 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-        elif marker in _SOF:
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        else:
-            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return None
-
-
 def _jpeg_at_size(data: bytes, channels: int) -> np.ndarray | None:
     """A JPEG decoded by torchvision as an (H, W, c) view, or None (no decoder, or it refused)."""
-    decoder = _torchvision_jpeg()
-    if decoder is None:
+    found = torchvision_jpeg()
+    if found is None:
         return None
-    import torch
-    from torchvision.io import ImageReadMode
-
+    decoder, modes = found
     with warnings.catch_warnings():  # the deprecation, and the read-only buffer that is only read
         warnings.simplefilter("ignore")
         try:
-            image = decoder(torch.frombuffer(data, dtype=torch.uint8), mode=ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY)
+            image = decoder(torch.frombuffer(data, dtype=torch.uint8), mode=modes[channels])
         except RuntimeError:
             return None
     return image.permute(1, 2, 0).numpy()
 
 
 @functools.lru_cache(maxsize=1)
-def _torchvision_jpeg() -> Callable[..., Any] | None:
+def torchvision_jpeg() -> tuple[Callable[..., Any], dict[int, Any]] | None:
+    """torchvision's ``decode_jpeg`` and its read modes by channel count (3: RGB, 1: grey), or
+    None where torchvision is missing or has dropped it."""
     try:
         import torchvision.io
     except ImportError:
         return None
-    return getattr(torchvision.io, "decode_jpeg", None)
+    decoder = getattr(torchvision.io, "decode_jpeg", None)
+    modes = {3: torchvision.io.ImageReadMode.RGB, 1: torchvision.io.ImageReadMode.GRAY}
+    return None if decoder is None else (decoder, modes)
 
 
 def decode_depth(data: bytes, size: int, unit_mm: float, spec: InputSpec) -> np.ndarray:

@@ -29,12 +29,14 @@ device path is reported unavailable and ``auto`` stays on the CPU.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
+
+from .decode import torchvision_jpeg
 
 if TYPE_CHECKING:
     from .store import Store
@@ -53,7 +55,7 @@ def jpeg_only(images: pa.Array | None) -> bool:
 def gpu_decode_unavailable(store: "Store", device: torch.device | str) -> str | None:
     """Why the store's colour cannot be decoded on ``device`` (one clause), or None when it can."""
     device = torch.device(device)
-    if _decoder() is None:
+    if torchvision_jpeg() is None:
         return "this torchvision has no decode_jpeg"
     if device.type != "cuda":
         return f"the device is {device.type}, and torchvision decodes JPEGs on CUDA devices only"
@@ -72,12 +74,11 @@ class DeviceDecoder:
     one stack and one layout copy per batch, whatever the batch size."""
 
     def __init__(self, store: "Store", device: torch.device | str):
-        from torchvision.io import ImageReadMode
-
         images = store.color_bytes
         assert images is not None and images.type in (pa.binary(), pa.large_binary())
         self.device, self.size, self.channels = torch.device(device), store.spec.size, store.spec.color_channels
-        self.mode = ImageReadMode.RGB if self.channels == 3 else ImageReadMode.GRAY
+        self.decoder, modes = torchvision_jpeg()  # type: ignore[misc]  # only built where it exists
+        self.mode = modes[self.channels]
         offsets = np.frombuffer(images.buffers()[1], np.int64 if images.type == pa.large_binary() else np.int32)
         self._offsets = offsets[images.offset:images.offset + len(images) + 1].astype(np.int64)
         with warnings.catch_warnings():  # read-only Arrow memory: slices of it are only ever read
@@ -93,15 +94,9 @@ class DeviceDecoder:
         s = self.size
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            decoded = _decoder()(self.encoded(indices), mode=self.mode, device=self.device)
+            decoded = self.decoder(self.encoded(indices), mode=self.mode, device=self.device)
         images = [image if image.shape[1:] == (s, s) else resize(image, s) for image in decoded]
         return torch.stack(images).contiguous(memory_format=torch.channels_last)
-
-
-def _decoder() -> Callable[..., list[torch.Tensor]] | None:
-    import torchvision.io
-
-    return getattr(torchvision.io, "decode_jpeg", None)
 
 
 def resize(image: torch.Tensor, size: int) -> torch.Tensor:
